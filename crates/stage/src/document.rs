@@ -43,6 +43,7 @@ impl Tool {
 /// `{"ok":true,"tool":"k8s-apply","schema":"pipewright.dev/k8s-apply/v1","release":…,"objects":[…]}`.
 /// On failure `body` may be absent or partial and `error` is present.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = envelope_rules)]
 pub struct Document<T> {
     /// True when the step did what it was asked to; false when it failed (see `error`).
     pub ok: bool,
@@ -79,6 +80,33 @@ impl<T> Document<T> {
             body,
             error: Some(error),
         }
+    }
+}
+
+/// What the field types alone cannot say: `error` is present exactly when `ok` is false, and
+/// `schema` names a pipewright document format.
+fn envelope_rules(schema: &mut schemars::Schema) {
+    schema.insert(
+        "if".to_owned(),
+        serde_json::json!({ "properties": { "ok": { "const": false } } }),
+    );
+    schema.insert(
+        "then".to_owned(),
+        serde_json::json!({ "required": ["error"] }),
+    );
+    schema.insert(
+        "else".to_owned(),
+        serde_json::json!({ "not": { "required": ["error"] } }),
+    );
+    if let Some(field) = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("schema"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        field.insert(
+            "pattern".to_owned(),
+            serde_json::json!("^pipewright\\.dev/[a-z0-9-]+/v[0-9]+$"),
+        );
     }
 }
 

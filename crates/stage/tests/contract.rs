@@ -592,3 +592,29 @@ fn quiet_keeps_errors_only_and_verbose_adds_debug() {
 fn envelope_schema_is_generated_from_the_types() {
     testbed::schema::check_committed::<Envelope>("envelope");
 }
+
+#[test]
+fn the_envelope_schema_rejects_inconsistent_documents() {
+    let schema_rejects = |doc: Value| {
+        std::panic::catch_unwind(|| testbed::schema::assert_valid("envelope", &doc)).is_err()
+    };
+    assert!(
+        schema_rejects(
+            serde_json::json!({"ok": false, "tool": "x", "schema": "pipewright.dev/x/v1"})
+        ),
+        "a failure needs an error"
+    );
+    assert!(schema_rejects(
+        serde_json::json!({"ok": true, "tool": "x", "schema": "pipewright.dev/x/v1", "error": {"kind": "failed", "message": "m"}})
+    ));
+    assert!(
+        schema_rejects(serde_json::json!({"ok": true, "tool": "x", "schema": "x/v1"})),
+        "schema must be a pipewright id"
+    );
+    assert!(
+        schema_rejects(
+            serde_json::json!({"ok": false, "tool": "x", "schema": "pipewright.dev/x/v1", "error": {"kind": "oops", "message": "m"}})
+        ),
+        "unknown kind"
+    );
+}

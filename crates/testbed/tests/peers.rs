@@ -141,5 +141,5 @@ fn curl(url: &str) -> String {
         "curl failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stdout).expect("curl prints UTF-8")
 }
