@@ -1,0 +1,538 @@
+//! Handlers for collections and objects: get, list, create, replace, patch (including
+//! server-side apply), delete, and the scale and log subresources. Watches are in `watch.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::body::{self, Body};
+use crate::api::patch::{PatchKind, apply_patch};
+use crate::api::route::Target;
+use crate::api::status::ApiError;
+use crate::api::watch;
+use crate::apply;
+use crate::resources::ResourceType;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::sim::Sim;
+use crate::store::{ObjectKey, Propagation};
+
+/// One request to a resource path, with what the handlers need from the HTTP layer.
+#[derive(Debug)]
+pub struct ObjectRequest<'a> {
+    pub method: &'a str,
+    pub target: Target,
+    pub query: BTreeMap<String, String>,
+    pub content_type: String,
+    pub user_agent: String,
+    pub body: Vec<u8>,
+}
+
+pub async fn handle(
+    sim: &Arc<Sim>,
+    request: ObjectRequest<'_>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let resource = {
+        let store = sim.store();
+        store
+            .registry()
+            .by_plural(
+                &request.target.group,
+                &request.target.version,
+                &request.target.plural,
+            )
+            .cloned()
+    };
+    let Some(resource) = resource else {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    };
+    if !resource.namespaced && request.target.namespace.is_some() {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    }
+    let watching = request.target.watch
+        || request
+            .query
+            .get("watch")
+            .is_some_and(|w| w == "true" || w == "1");
+    let target = &request.target;
+    match (
+        request.method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        ("GET", None, None) if watching => watch::start(sim, &resource, &request),
+        ("GET", None, None) => list(sim, &resource, &request),
+        ("POST", None, None) => create(sim, &resource, &request),
+        ("DELETE", None, None) => delete_collection(sim, &resource, &request),
+        ("GET", Some(name), None | Some("status")) => {
+            let key = key(&resource, target, name);
+            let store = sim.store();
+            let object = store
+                .get(&key)
+                .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
+            Ok(body::json(200, object))
+        }
+        ("GET", Some(name), Some("log"))
+            if resource.plural == "pods" && resource.group.is_empty() =>
+        {
+            pod_log(sim, &resource, target, name, &request.query)
+        }
+        ("GET", Some(name), Some("scale")) if resource.scale_subresource => {
+            let store = sim.store();
+            let object = store
+                .get(&key(&resource, target, name))
+                .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
+            Ok(body::json(200, &scale_of(object)))
+        }
+        ("PUT", Some(name), sub @ (None | Some("status" | "scale"))) => {
+            replace(sim, &resource, &request, name, sub)
+        }
+        ("PATCH", Some(name), sub @ (None | Some("status" | "scale"))) => {
+            patch(sim, &resource, &request, name, sub)
+        }
+        ("DELETE", Some(name), None) => delete(sim, &resource, &request, name),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({} {})",
+            request.method,
+            target.subresource.as_deref().unwrap_or(&resource.plural)
+        ))),
+    }
+}
+
+fn key(resource: &ResourceType, target: &Target, name: &str) -> ObjectKey {
+    ObjectKey::new(resource, target.namespace.as_deref().unwrap_or(""), name)
+}
+
+fn dry_run(query: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    match query.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unsupported dryRun value {other:?}: only All is supported"
+        ))),
+    }
+}
+
+/// The field manager of a write: `fieldManager`, else the client's name from its User-Agent, as
+/// the real API server does.
+fn manager(request: &ObjectRequest<'_>) -> String {
+    if let Some(manager) = request.query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return manager.clone();
+    }
+    let agent = request.user_agent.split('/').next().unwrap_or("").trim();
+    if agent.is_empty() {
+        "unknown".to_owned()
+    } else {
+        agent.to_owned()
+    }
+}
+
+fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
+    if request.body.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    let is_yaml = request.content_type.contains("yaml");
+    let value: Result<Value, String> = if is_yaml {
+        serde_yaml_ng::from_slice(&request.body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&request.body).map_err(|e| e.to_string())
+    };
+    value.map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not valid {}: {e}",
+            if is_yaml { "YAML" } else { "JSON" }
+        ))
+    })
+}
+
+fn list(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let labels = LabelSelector::parse(
+        request
+            .query
+            .get("labelSelector")
+            .map_or("", String::as_str),
+    )?;
+    let fields = FieldSelector::parse(
+        request
+            .query
+            .get("fieldSelector")
+            .map_or("", String::as_str),
+    )?;
+    let store = sim.store();
+    let items: Vec<&Value> = store
+        .list(resource, request.target.namespace.as_deref())
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect();
+    Ok(body::json(
+        200,
+        &json!({
+            "kind": resource.list_kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": { "resourceVersion": store.resource_version().to_string() },
+            "items": items,
+        }),
+    ))
+}
+
+fn create(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let mut object = parse_body(request)?;
+    let dry_run = dry_run(&request.query)?;
+    let now = sim.clock.now_rfc3339();
+    strip_managed_fields(&mut object);
+    apply::record_update(None, &mut object, &manager(request), None, &now);
+    let namespace = request.target.namespace.clone().unwrap_or_default();
+    let created = sim.write(|store| store.create(resource, &namespace, object, &now, dry_run))?;
+    Ok(body::json(201, &created))
+}
+
+fn replace(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+    name: &str,
+    subresource: Option<&str>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let object = parse_body(request)?;
+    let dry_run = dry_run(&request.query)?;
+    let key = key(resource, &request.target, name);
+    let now = sim.clock.now_rfc3339();
+    let manager = manager(request);
+    sim.write(|store| {
+        let live = store
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
+        let mut next = if subresource == Some("scale") {
+            with_scale(&live, &object)?
+        } else {
+            object
+        };
+        if subresource != Some("scale") {
+            keep_managed_fields(&mut next, &live);
+        }
+        let recorded_sub = subresource.filter(|s| *s == "status");
+        apply::record_update(Some(&live), &mut next, &manager, recorded_sub, &now);
+        let stored = store.replace(resource, &key, next, recorded_sub, dry_run)?;
+        Ok(body::json(
+            200,
+            &if subresource == Some("scale") {
+                scale_of(&stored)
+            } else {
+                stored
+            },
+        ))
+    })
+}
+
+fn patch(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+    name: &str,
+    subresource: Option<&str>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let kind = PatchKind::from_content_type(&request.content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(&request.content_type))?;
+    let dry_run = dry_run(&request.query)?;
+    let key = key(resource, &request.target, name);
+    let now = sim.clock.now_rfc3339();
+    let manager = manager(request);
+    let force = request.query.get("force").is_some_and(|f| f == "true");
+    let status_sub = subresource.filter(|s| *s == "status");
+    if kind == PatchKind::Apply {
+        if !request.query.contains_key("fieldManager") {
+            return Err(ApiError::bad_request(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            ));
+        }
+        let applied = parse_body(request)?;
+        return sim.write(|store| {
+            let live = store.get(&key).cloned();
+            let merged = apply::server_side_apply(
+                live.as_ref(),
+                &applied,
+                &manager,
+                force,
+                status_sub,
+                &now,
+                resource,
+            )?;
+            let (code, stored) = match live {
+                Some(_) => (
+                    200,
+                    store.replace(resource, &key, merged, status_sub, dry_run)?,
+                ),
+                None => {
+                    let namespace = request.target.namespace.clone().unwrap_or_default();
+                    (
+                        201,
+                        store.create(resource, &namespace, merged, &now, dry_run)?,
+                    )
+                }
+            };
+            Ok(body::json(code, &stored))
+        });
+    }
+    sim.write(|store| {
+        let live = store
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
+        let mut next = if subresource == Some("scale") {
+            let patched = apply_patch(&scale_of(&live), &request.body, kind, resource)?;
+            with_scale(&live, &patched)?
+        } else {
+            apply_patch(&live, &request.body, kind, resource)?
+        };
+        apply::record_update(Some(&live), &mut next, &manager, status_sub, &now);
+        let stored = store.replace(resource, &key, next, status_sub, dry_run)?;
+        Ok(body::json(
+            200,
+            &if subresource == Some("scale") {
+                scale_of(&stored)
+            } else {
+                stored
+            },
+        ))
+    })
+}
+
+fn delete(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+    name: &str,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let dry_run = dry_run(&request.query)? || delete_options_dry_run(request);
+    let propagation = propagation(request)?;
+    let key = key(resource, &request.target, name);
+    let deleted = sim.write(|store| store.delete(resource, &key, propagation, dry_run))?;
+    Ok(body::json(200, &deleted))
+}
+
+fn delete_collection(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let dry_run = dry_run(&request.query)? || delete_options_dry_run(request);
+    let propagation = propagation(request)?;
+    let labels = LabelSelector::parse(
+        request
+            .query
+            .get("labelSelector")
+            .map_or("", String::as_str),
+    )?;
+    let fields = FieldSelector::parse(
+        request
+            .query
+            .get("fieldSelector")
+            .map_or("", String::as_str),
+    )?;
+    let deleted = sim.write(|store| {
+        let keys: Vec<ObjectKey> = store
+            .list(resource, request.target.namespace.as_deref())
+            .into_iter()
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .filter_map(|o| {
+                let name = o.pointer("/metadata/name")?.as_str()?;
+                let ns = o
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Some(ObjectKey::new(resource, ns, name))
+            })
+            .collect();
+        keys.iter()
+            .filter_map(|k| store.delete(resource, k, propagation, dry_run).ok())
+            .collect::<Vec<Value>>()
+    });
+    Ok(body::json(
+        200,
+        &json!({ "kind": resource.list_kind(), "apiVersion": resource.api_version(), "metadata": {}, "items": deleted }),
+    ))
+}
+
+/// Clients may put `dryRun: ["All"]` in the DeleteOptions body instead of the query (kube-rs does).
+fn delete_options_dry_run(request: &ObjectRequest<'_>) -> bool {
+    serde_json::from_slice::<Value>(&request.body)
+        .ok()
+        .and_then(|b| {
+            b.get("dryRun")
+                .and_then(Value::as_array)
+                .map(|modes| modes.iter().any(|m| m == "All"))
+        })
+        .unwrap_or(false)
+}
+
+/// `propagationPolicy` from the query or from a DeleteOptions body; background by default.
+fn propagation(request: &ObjectRequest<'_>) -> Result<Propagation, ApiError> {
+    let from_body = serde_json::from_slice::<Value>(&request.body)
+        .ok()
+        .and_then(|b| {
+            b.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    match request
+        .query
+        .get("propagationPolicy")
+        .cloned()
+        .or(from_body)
+    {
+        None => Ok(Propagation::Background),
+        Some(policy) => Propagation::parse(&policy).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid propagationPolicy {policy:?}: use Background, Foreground or Orphan"
+            ))
+        }),
+    }
+}
+
+fn pod_log(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    target: &Target,
+    name: &str,
+    query: &BTreeMap<String, String>,
+) -> Result<hyper::Response<Body>, ApiError> {
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let pod = sim
+        .store()
+        .get(&key(resource, target, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("", "pods", name))?;
+    let containers: Vec<String> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match query.get("container") {
+        Some(c) if containers.contains(c) => c.clone(),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            )));
+        }
+    };
+    let previous = query.get("previous").is_some_and(|p| p == "true");
+    let logs = sim
+        .logs()
+        .get(&(namespace, name.to_owned(), container.clone()))
+        .cloned()
+        .unwrap_or_default();
+    let lines = if previous {
+        logs.previous
+    } else {
+        logs.current
+    };
+    if previous && lines.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "previous terminated container \"{container}\" in pod \"{name}\" not found"
+        )));
+    }
+    let tail = query
+        .get("tailLines")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(usize::MAX);
+    let shown = &lines[lines.len().saturating_sub(tail)..];
+    let mut text = shown.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Ok(body::text(200, text))
+}
+
+/// The `autoscaling/v1` Scale view of a scalable object.
+fn scale_of(object: &Value) -> Value {
+    let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata.get("name"),
+            "namespace": metadata.get("namespace"),
+            "uid": metadata.get("uid"),
+            "resourceVersion": metadata.get("resourceVersion"),
+            "creationTimestamp": metadata.get("creationTimestamp"),
+        },
+        "spec": { "replicas": object.pointer("/spec/replicas").cloned().unwrap_or(json!(0)) },
+        "status": { "replicas": object.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector },
+    })
+}
+
+/// The object with the replicas a Scale asks for.
+fn with_scale(live: &Value, scale: &Value) -> Result<Value, ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| {
+            ApiError::bad_request("a Scale needs spec.replicas, a number of at least 0")
+        })?;
+    let mut next = live.clone();
+    next["spec"]["replicas"] = json!(replicas);
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .filter(|v| v.is_string())
+    {
+        next["metadata"]["resourceVersion"] = rv.clone();
+    }
+    Ok(next)
+}
+
+/// Clients may not write managedFields on create; the server records them.
+fn strip_managed_fields(object: &mut Value) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+    }
+}
+
+/// A PUT that omits managedFields keeps the stored ones (as the real server does).
+fn keep_managed_fields(next: &mut Value, live: &Value) {
+    if next.pointer("/metadata/managedFields").is_none()
+        && let Some(fields) = live.pointer("/metadata/managedFields")
+        && let Some(metadata) = next.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        metadata.insert("managedFields".to_owned(), fields.clone());
+    }
+}
