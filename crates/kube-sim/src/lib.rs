@@ -124,13 +124,12 @@ impl KubeSim {
             config.eks.clone(),
         ));
 
-        let (dir, kubeconfig) = match &config.kubeconfig_path {
-            Some(path) => (None, path.clone()),
-            None => {
-                let dir = tempfile::Builder::new().prefix("kube-sim-").tempdir()?;
-                let path = dir.path().join("kubeconfig");
-                (Some(dir), path)
-            }
+        let (dir, kubeconfig) = if let Some(path) = &config.kubeconfig_path {
+            (None, path.clone())
+        } else {
+            let dir = tempfile::Builder::new().prefix("kube-sim-").tempdir()?;
+            let path = dir.path().join("kubeconfig");
+            (Some(dir), path)
         };
         let server_url = format!("https://{address}");
         kubeconfig::write(

@@ -187,76 +187,8 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         check_type(resource, &mut object)?;
-        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-            return Err(invalid(
-                resource,
-                "",
-                "metadata",
-                "Required value: metadata is required",
-            ));
-        };
-        if metadata
-            .get("name")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) else {
-                return Err(invalid(
-                    resource,
-                    "",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                ));
-            };
-            let name = format!("{prefix}{}", random_suffix());
-            metadata.insert("name".to_owned(), json!(name));
-        }
-        let name = metadata
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        if let Err(why) = valid_name(&name) {
-            return Err(invalid(
-                resource,
-                &name,
-                "metadata.name",
-                &format!("Invalid value: {name:?}: {why}"),
-            ));
-        }
-        if resource.namespaced {
-            match metadata.get("namespace").and_then(Value::as_str) {
-                Some(body_ns) if !namespace.is_empty() && body_ns != namespace => {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
-                Some(_) | None => {}
-            }
-            let ns = if namespace.is_empty() {
-                metadata
-                    .get("namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or("default")
-                    .to_owned()
-            } else {
-                namespace.to_owned()
-            };
-            metadata.insert("namespace".to_owned(), json!(ns));
-            if !self.namespace_exists(&ns) {
-                return Err(ApiError::not_found("", "namespaces", &ns));
-            }
-        } else {
-            metadata.remove("namespace");
-        }
-        let key = ObjectKey::new(
-            resource,
-            object
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-            &name,
-        );
+        let key = self.place(resource, namespace, &mut object)?;
+        let name = key.name.clone();
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(
                 &resource.group,
@@ -294,6 +226,70 @@ impl Store {
             defaults::establish_crd(&mut object, now);
         }
         Ok(self.commit(key, object, EventType::Added))
+    }
+
+    /// Settles a new object's name (from `generateName` if need be) and namespace, checking
+    /// both, and returns where it will be stored.
+    fn place(
+        &self,
+        resource: &ResourceType,
+        namespace: &str,
+        object: &mut Value,
+    ) -> Result<ObjectKey, ApiError> {
+        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+            return Err(invalid(
+                resource,
+                "",
+                "metadata",
+                "Required value: metadata is required",
+            ));
+        };
+        if metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let Some(prefix) = metadata.get("generateName").and_then(Value::as_str) else {
+                return Err(invalid(
+                    resource,
+                    "",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                ));
+            };
+            let name = format!("{prefix}{}", random_suffix());
+            metadata.insert("name".to_owned(), json!(name));
+        }
+        let name = metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Err(why) = valid_name(&name) {
+            let message = format!("Invalid value: {name:?}: {why}");
+            return Err(invalid(resource, &name, "metadata.name", &message));
+        }
+        if !resource.namespaced {
+            metadata.remove("namespace");
+            return Ok(ObjectKey::new(resource, "", &name));
+        }
+        let in_body = metadata.get("namespace").and_then(Value::as_str);
+        if in_body.is_some_and(|ns| !namespace.is_empty() && ns != namespace) {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let ns = if namespace.is_empty() {
+            in_body.unwrap_or("default")
+        } else {
+            namespace
+        }
+        .to_owned();
+        if !self.namespace_exists(&ns) {
+            return Err(ApiError::not_found("", "namespaces", &ns));
+        }
+        metadata.insert("namespace".to_owned(), json!(ns));
+        Ok(ObjectKey::new(resource, &ns, &name))
     }
 
     /// Replaces an object (PUT, and the result of a patch or an apply). A `resourceVersion` in the
@@ -343,28 +339,25 @@ impl Store {
             ));
         }
 
-        let mut next = match subresource {
-            Some("status") => {
-                let mut next = live.clone();
-                next["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-                if let Some(fields) = object.pointer("/metadata/managedFields") {
-                    next["metadata"]["managedFields"] = fields.clone();
-                }
-                next
+        let mut next = if subresource == Some("status") {
+            let mut next = live.clone();
+            next["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            if let Some(fields) = object.pointer("/metadata/managedFields") {
+                next["metadata"]["managedFields"] = fields.clone();
             }
-            _ => {
-                if resource.status_subresource {
-                    match live.get("status") {
-                        Some(status) => object["status"] = status.clone(),
-                        None => {
-                            if let Some(o) = object.as_object_mut() {
-                                o.remove("status");
-                            }
+            next
+        } else {
+            if resource.status_subresource {
+                match live.get("status") {
+                    Some(status) => object["status"] = status.clone(),
+                    None => {
+                        if let Some(o) = object.as_object_mut() {
+                            o.remove("status");
                         }
                     }
                 }
-                object
             }
+            object
         };
         // Identity and server-owned fields come from the stored object, whatever the client sent.
         for field in [

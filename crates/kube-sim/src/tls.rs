@@ -1,5 +1,5 @@
 //! The simulator's certificates, made fresh at every start: a CA, and a serving certificate it
-//! signs for 127.0.0.1, ::1 and localhost. Clients trust the CA through the kubeconfig.
+//! signs for `127.0.0.1`, `::1` and `localhost`. Clients trust the CA through the kubeconfig.
 
 use std::sync::Arc;
 

@@ -264,7 +264,6 @@ fn server_side_dry_run_validates_and_persists_nothing() {
 // kubectl leaves unknown fields to the server (it sends `fieldValidation=Strict`); these pass once
 // the apply handler refuses what `kube_sim::openapi::undeclared_fields` finds.
 #[test]
-#[ignore = "needs the PATCH handler to call openapi::undeclared_fields"]
 fn unknown_fields_are_refused_under_default_validation() {
     let Some(k) = Kubectl::start("unknown_fields_are_refused_under_default_validation") else {
         return;
@@ -305,7 +304,6 @@ fn custom_resources_apply_and_explain_from_their_crd() {
 }
 
 #[test]
-#[ignore = "needs the PATCH handler to call openapi::undeclared_fields"]
 fn unknown_fields_of_custom_resources_are_refused() {
     let Some(k) = Kubectl::start("unknown_fields_of_custom_resources_are_refused") else {
         return;

@@ -129,7 +129,7 @@ async fn route(
                 user_agent: header(hyper::header::USER_AGENT),
                 body: collected.to_bytes().to_vec(),
             };
-            objects::handle(sim, request).await
+            objects::handle(sim, &request)
         }
         Route::OpenApiV2 | Route::NotFound => Err(not_found()),
         _ => Err(ApiError::method_not_allowed("only GET is allowed here")),

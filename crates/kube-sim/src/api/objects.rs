@@ -28,9 +28,9 @@ pub struct ObjectRequest<'a> {
     pub body: Vec<u8>,
 }
 
-pub async fn handle(
+pub fn handle(
     sim: &Arc<Sim>,
-    request: ObjectRequest<'_>,
+    request: &ObjectRequest<'_>,
 ) -> Result<hyper::Response<Body>, ApiError> {
     let resource = {
         let store = sim.store();
@@ -68,10 +68,10 @@ pub async fn handle(
         target.name.as_deref(),
         target.subresource.as_deref(),
     ) {
-        ("GET", None, None) if watching => watch::start(sim, &resource, &request),
-        ("GET", None, None) => list(sim, &resource, &request),
-        ("POST", None, None) => create(sim, &resource, &request),
-        ("DELETE", None, None) => delete_collection(sim, &resource, &request),
+        ("GET", None, None) if watching => watch::start(sim, &resource, request),
+        ("GET", None, None) => list(sim, &resource, request),
+        ("POST", None, None) => create(sim, &resource, request),
+        ("DELETE", None, None) => delete_collection(sim, &resource, request),
         ("GET", Some(name), None | Some("status")) => {
             let key = key(&resource, target, name);
             let store = sim.store();
@@ -93,12 +93,12 @@ pub async fn handle(
             Ok(body::json(200, &scale_of(object)))
         }
         ("PUT", Some(name), sub @ (None | Some("status" | "scale"))) => {
-            replace(sim, &resource, &request, name, sub)
+            replace(sim, &resource, request, name, sub)
         }
         ("PATCH", Some(name), sub @ (None | Some("status" | "scale"))) => {
-            patch(sim, &resource, &request, name, sub)
+            patch(sim, &resource, request, name, sub)
         }
-        ("DELETE", Some(name), None) => delete(sim, &resource, &request, name),
+        ("DELETE", Some(name), None) => delete(sim, &resource, request, name),
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({} {})",
             request.method,
@@ -139,6 +139,10 @@ fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
     if request.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if request.content_type.contains("protobuf") || request.content_type.contains("cbor") {
+        // Binary encodings are not simulated; clients fall back to JSON on a 415.
+        return Err(ApiError::unsupported_media_type(&request.content_type));
+    }
     let is_yaml = request.content_type.contains("yaml");
     let value: Result<Value, String> = if is_yaml {
         serde_yaml_ng::from_slice(&request.body).map_err(|e| e.to_string())
@@ -147,8 +151,9 @@ fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
     };
     value.map_err(|e| {
         ApiError::bad_request(format!(
-            "the request body is not valid {}: {e}",
-            if is_yaml { "YAML" } else { "JSON" }
+            "the request body is not valid {} (Content-Type {:?}): {e}",
+            if is_yaml { "YAML" } else { "JSON" },
+            request.content_type
         ))
     })
 }
@@ -198,7 +203,10 @@ fn create(
     strip_managed_fields(&mut object);
     apply::record_update(None, &mut object, &manager(request), None, &now);
     let namespace = request.target.namespace.clone().unwrap_or_default();
-    let created = sim.write(|store| store.create(resource, &namespace, object, &now, dry_run))?;
+    let created = sim.write(|store| {
+        check_fields(store, &object, request, false)?;
+        store.create(resource, &namespace, object, &now, dry_run)
+    })?;
     Ok(body::json(201, &created))
 }
 
@@ -225,6 +233,7 @@ fn replace(
             object
         };
         if subresource != Some("scale") {
+            check_fields(store, &next, request, false)?;
             keep_managed_fields(&mut next, &live);
         }
         let recorded_sub = subresource.filter(|s| *s == "status");
@@ -264,6 +273,7 @@ fn patch(
         }
         let applied = parse_body(request)?;
         return sim.write(|store| {
+            check_fields(store, &applied, request, true)?;
             let live = store.get(&key).cloned();
             let merged = apply::server_side_apply(
                 live.as_ref(),
@@ -274,18 +284,17 @@ fn patch(
                 &now,
                 resource,
             )?;
-            let (code, stored) = match live {
-                Some(_) => (
+            let (code, stored) = if live.is_some() {
+                (
                     200,
                     store.replace(resource, &key, merged, status_sub, dry_run)?,
-                ),
-                None => {
-                    let namespace = request.target.namespace.clone().unwrap_or_default();
-                    (
-                        201,
-                        store.create(resource, &namespace, merged, &now, dry_run)?,
-                    )
-                }
+                )
+            } else {
+                let namespace = request.target.namespace.clone().unwrap_or_default();
+                (
+                    201,
+                    store.create(resource, &namespace, merged, &now, dry_run)?,
+                )
             };
             Ok(body::json(code, &stored))
         });
@@ -368,6 +377,41 @@ fn delete_collection(
         200,
         &json!({ "kind": resource.list_kind(), "apiVersion": resource.api_version(), "metadata": {}, "items": deleted }),
     ))
+}
+
+/// Refuses fields the type's schema does not declare, as a real API server does: always for
+/// server-side apply (a 500 with no reason, as the real server answers), and for other writes
+/// when the client asks for `fieldValidation=Strict` (kubectl's default).
+fn check_fields(
+    store: &crate::store::Store,
+    object: &Value,
+    request: &ObjectRequest<'_>,
+    apply: bool,
+) -> Result<(), ApiError> {
+    let strict = request
+        .query
+        .get("fieldValidation")
+        .is_some_and(|v| v == "Strict");
+    if !apply && !strict {
+        return Ok(());
+    }
+    let Some(fields) =
+        crate::openapi::undeclared_fields(store.registry(), &super::crds(store), object)
+    else {
+        return Ok(());
+    };
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(if apply {
+        ApiError::new(
+            500,
+            "",
+            crate::openapi::apply_rejection_message(object, &fields),
+        )
+    } else {
+        ApiError::bad_request(crate::openapi::strict_decoding_message(object, &fields))
+    })
 }
 
 /// Clients may put `dryRun: ["All"]` in the DeleteOptions body instead of the query (kube-rs does).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::api::body::{self, Body};
 use crate::api::objects::ObjectRequest;
@@ -18,7 +18,7 @@ use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::sim::Sim;
-use crate::store::{Change, EventType};
+use crate::store::{Change, EventType, ObjectKey, Store};
 
 /// Which changes a watch reports.
 struct Filter {
@@ -73,37 +73,13 @@ pub fn start(
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let bookmarks = query
-        .get("allowWatchBookmarks")
-        .is_some_and(|b| b == "true");
 
     // Subscribe and read the backlog under one lock, so no change falls between them.
-    let (mut receiver, backlog, current_rv) = {
+    let (receiver, backlog, current_rv) = {
         let store = sim.store();
         let receiver = store.subscribe();
-        let backlog: Option<Vec<Change>> = match since {
-            None => Some(
-                store
-                    .list(resource, filter.namespace.as_deref())
-                    .into_iter()
-                    .map(|object| Change {
-                        resource_version: 0,
-                        event: EventType::Added,
-                        key: crate::store::ObjectKey::new(
-                            resource,
-                            object
-                                .pointer("/metadata/namespace")
-                                .and_then(Value::as_str)
-                                .unwrap_or(""),
-                            object
-                                .pointer("/metadata/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or(""),
-                        ),
-                        object: Arc::new(object.clone()),
-                    })
-                    .collect(),
-            ),
+        let backlog = match since {
+            None => Some(current_state(&store, resource, &filter)),
             Some(rv) => store.changes_since(rv),
         };
         (receiver, backlog, store.resource_version())
@@ -122,68 +98,116 @@ pub fn start(
         return Ok(response);
     };
     let (cut_after_events, cut_after) = sim.faults.watch_limits();
+    let pump = Pump {
+        sim: Arc::clone(sim),
+        sender,
+        filter,
+        last_rv: since.unwrap_or(current_rv),
+        sent: 0,
+        cut_after_events,
+        bookmarks: query
+            .get("allowWatchBookmarks")
+            .is_some_and(|b| b == "true"),
+    };
     let deadline = [timeout, cut_after].into_iter().flatten().min();
-    let sim = Arc::clone(sim);
     tokio::spawn(async move {
-        let stream = async {
-            let mut sent = 0u64;
-            let mut last_rv = since.unwrap_or(current_rv);
-            for change in backlog.iter().filter(|c| filter.matches(c)) {
-                if !send(&sender, change).await {
-                    return;
-                }
-                last_rv = last_rv.max(change.resource_version);
-                sent += 1;
-                if cut_after_events.is_some_and(|n| sent >= n) {
-                    return;
-                }
-            }
-            let mut bookmark_timer = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                let change = tokio::select! {
-                    received = receiver.recv() => match received {
-                        Ok(change) => change,
-                        // Fell behind: end the stream; the client resumes from its last event.
-                        Err(RecvError::Lagged(_) | RecvError::Closed) => return,
-                    },
-                    _ = bookmark_timer.tick(), if bookmarks => {
-                        let rv = sim.store().resource_version();
-                        let bookmark = json!({ "kind": "Bookmark", "apiVersion": "v1", "metadata": { "resourceVersion": rv.to_string() } });
-                        if sender.send(event_line("BOOKMARK", &bookmark)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    () = sender.closed() => return,
-                };
-                if change.resource_version <= last_rv || !filter.matches(&change) {
-                    continue;
-                }
-                last_rv = change.resource_version;
-                if !send(&sender, &change).await {
-                    return;
-                }
-                sent += 1;
-                if cut_after_events.is_some_and(|n| sent >= n) {
-                    return;
-                }
-            }
-        };
         match deadline {
             Some(limit) => {
-                let _ = tokio::time::timeout(limit, stream).await;
+                let _ = tokio::time::timeout(limit, pump.run(backlog, receiver)).await;
             }
-            None => stream.await,
+            None => pump.run(backlog, receiver).await,
         }
     });
     Ok(response)
 }
 
-async fn send(sender: &mpsc::Sender<Bytes>, change: &Change) -> bool {
-    sender
-        .send(event_line(change.event.as_str(), &change.object))
-        .await
-        .is_ok()
+/// The objects that exist now, as the ADDED events a watch without a resourceVersion starts with.
+fn current_state(store: &Store, resource: &ResourceType, filter: &Filter) -> Vec<Change> {
+    store
+        .list(resource, filter.namespace.as_deref())
+        .into_iter()
+        .map(|object| {
+            let field = |name: &str| object.pointer(name).and_then(Value::as_str).unwrap_or("");
+            Change {
+                resource_version: 0,
+                event: EventType::Added,
+                key: ObjectKey::new(
+                    resource,
+                    field("/metadata/namespace"),
+                    field("/metadata/name"),
+                ),
+                object: Arc::new(object.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Feeds one watch stream: the backlog, then live changes, until the client leaves, the stream
+/// lags behind, or an injected cut ends it.
+struct Pump {
+    sim: Arc<Sim>,
+    sender: mpsc::Sender<Bytes>,
+    filter: Filter,
+    last_rv: u64,
+    sent: u64,
+    cut_after_events: Option<u64>,
+    bookmarks: bool,
+}
+
+impl Pump {
+    async fn run(mut self, backlog: Vec<Change>, mut receiver: broadcast::Receiver<Change>) {
+        for change in &backlog {
+            if !self.forward(change).await {
+                return;
+            }
+        }
+        let mut bookmark_timer = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let change = tokio::select! {
+                next = receiver.recv() => match next {
+                    Ok(change) => change,
+                    // Fell behind: end the stream; the client resumes from its last event.
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return,
+                },
+                _ = bookmark_timer.tick(), if self.bookmarks => {
+                    if !self.bookmark().await {
+                        return;
+                    }
+                    continue;
+                }
+                () = self.sender.closed() => return,
+            };
+            if !self.forward(&change).await {
+                return;
+            }
+        }
+    }
+
+    /// Sends a change if it is new and wanted; false when the stream must end.
+    async fn forward(&mut self, change: &Change) -> bool {
+        let replayed_state = change.resource_version == 0;
+        if (!replayed_state && change.resource_version <= self.last_rv)
+            || !self.filter.matches(change)
+        {
+            return true;
+        }
+        self.last_rv = self.last_rv.max(change.resource_version);
+        let line = event_line(change.event.as_str(), &change.object);
+        if self.sender.send(line).await.is_err() {
+            return false;
+        }
+        self.sent += 1;
+        self.cut_after_events.is_none_or(|limit| self.sent < limit)
+    }
+
+    async fn bookmark(&self) -> bool {
+        let rv = self.sim.store().resource_version();
+        let bookmark = json!({ "kind": "Bookmark", "apiVersion": "v1", "metadata": { "resourceVersion": rv.to_string() } });
+        self.sender
+            .send(event_line("BOOKMARK", &bookmark))
+            .await
+            .is_ok()
+    }
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {

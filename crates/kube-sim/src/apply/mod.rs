@@ -96,7 +96,7 @@ pub fn server_side_apply(
 
     let owned = entries
         .iter()
-        .fold(FieldSet::new(), |all, e| all.union(&e.fields));
+        .fold(Scope::unowned(), |all, e| all.union(&e.fields));
     typed::prune(&schema, &mut merged, &last, &owned);
 
     let changes = typed::compare(

@@ -93,8 +93,14 @@ impl Scope {
         Value::Object(out)
     }
 
-    /// `set` without the paths nobody owns: identity fields and the `metadata` node itself.
+    /// `set` without the paths nobody owns.
     pub fn owned(set: &FieldSet) -> FieldSet {
+        set.difference(&Self::unowned())
+    }
+
+    /// The paths nobody owns: identity and server-maintained fields and the `metadata` node
+    /// itself. Pruning must keep them whoever stops applying what is around them.
+    pub fn unowned() -> FieldSet {
         let mut never = FieldSet::new();
         never.insert(&[PathElement::field("apiVersion")]);
         never.insert(&[PathElement::field("kind")]);
@@ -102,7 +108,7 @@ impl Scope {
         for name in IDENTITY_METADATA.iter().chain(SERVER_METADATA) {
             never.insert(&[PathElement::field("metadata"), PathElement::field(name)]);
         }
-        set.difference(&never)
+        never
     }
 }
 

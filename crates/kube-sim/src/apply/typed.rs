@@ -283,7 +283,7 @@ impl<'s> Walk<'s> {
                 Some(pos) => emit_until(self, pos, &mut out),
             }
         }
-        emit_until(self, usize::MAX - 1, &mut out);
+        emit_until(self, config.len(), &mut out);
         out
     }
 
