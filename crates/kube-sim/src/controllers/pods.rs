@@ -1,0 +1,340 @@
+//! The scheduler and the kubelets: binds each pending pod to the least-loaded node that fits,
+//! then reports its status as its scripted behaviour dictates at the current simulated time,
+//! with the events and log lines a kubelet would produce.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Value, json};
+
+use super::behaviour::{ANNOTATION, Behaviour, Script};
+use super::events::{self, Event};
+use super::hash::fnv;
+use super::kubelet::{self, Container, PodFacts, Report, RestartPolicy, time};
+use super::meta;
+use super::nodes;
+use super::pass::{Kind, Pass};
+
+/// When the scheduler retries a pod no node could take.
+const RETRY_SCHEDULING_MS: i64 = 5000;
+
+/// What the controllers remember about a pod between passes.
+#[derive(Debug, Clone)]
+pub struct PodRuntime {
+    /// One per container, decided when the pod was first seen.
+    scripts: Vec<Script>,
+    /// When it was bound to a node (simulated ms): its containers start then.
+    started_ms: Option<i64>,
+    namespace: String,
+    name: String,
+    containers: Vec<String>,
+}
+
+/// Node name → pods on it, computed once per pass when a pod needs scheduling.
+type Load = Vec<(String, Value, usize)>;
+
+pub fn reconcile(pass: &mut Pass<'_>) {
+    let keys = pass.index.of(Kind::Pod).to_vec();
+    let mut live = HashSet::with_capacity(keys.len());
+    let mut load: Option<Load> = None;
+    for key in keys {
+        let Some(pod) = pass.store.get(&key) else {
+            continue;
+        };
+        live.insert(meta::uid(pod).to_owned());
+        if pass.unchanged(pod) {
+            continue;
+        }
+        let pod = pod.clone();
+        reconcile_pod(pass, pod, &mut load);
+    }
+    forget_gone(pass, &live);
+}
+
+fn reconcile_pod(pass: &mut Pass<'_>, mut pod: Value, load: &mut Option<Load>) {
+    let uid = meta::uid(&pod).to_owned();
+    if !pass.memory.pods.contains_key(&uid) {
+        let runtime = decide(pass, &pod);
+        pass.memory.pods.insert(uid.clone(), runtime);
+    }
+    let Some(runtime) = pass.memory.pods.get(&uid).cloned() else {
+        return;
+    };
+    if matches!(meta::text(&pod, "/status/phase"), "Succeeded" | "Failed") && runtime.started_ms.is_none() {
+        // Finished before we knew it (written by someone else): leave it alone.
+        pass.done(&pod, None);
+        return;
+    }
+    if meta::text(&pod, "/spec/nodeName").is_empty() {
+        match schedule(pass, &pod, &runtime, load) {
+            Some(bound) => pod = bound,
+            None => return,
+        }
+    }
+    let started_ms = match runtime.started_ms {
+        Some(ms) => ms,
+        None => {
+            if let Some(r) = pass.memory.pods.get_mut(&uid) {
+                r.started_ms = Some(pass.now_ms);
+            }
+            pass.now_ms
+        }
+    };
+    run_containers(pass, &pod, &runtime, started_ms);
+}
+
+/// Picks each container's script: the pod's annotation, the rules, the image conventions.
+fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
+    let annotation = meta::annotation(pod, ANNOTATION);
+    let containers: Vec<&Value> = pod.pointer("/spec/containers").and_then(Value::as_array).map(|c| c.iter().collect()).unwrap_or_default();
+    let scripts = containers
+        .iter()
+        .map(|c| pass.sim.behaviours.script_for(annotation, meta::namespace(pod), meta::name(pod), meta::text(c, "/image")))
+        .collect();
+    PodRuntime {
+        scripts,
+        started_ms: None,
+        namespace: meta::namespace(pod).to_owned(),
+        name: meta::name(pod).to_owned(),
+        containers: containers.iter().map(|c| meta::text(c, "/name").to_owned()).collect(),
+    }
+}
+
+/// Binds the pod to a node, or reports why it cannot be. Returns the bound pod.
+fn schedule(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, load: &mut Option<Load>) -> Option<Value> {
+    let nodes = load.get_or_insert_with(|| node_load(pass));
+    let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
+    let total = nodes.len();
+    let wants_none = runtime.scripts.iter().any(|s| s.behaviour == Behaviour::Unschedulable);
+    let choice = if wants_none {
+        None
+    } else {
+        nodes.iter_mut().filter(|(_, labels, _)| nodes::fits(labels, &spec)).min_by_key(|(_, _, n)| *n)
+    };
+    let Some((node, _, count)) = choice else {
+        let message = if wants_none {
+            format!(
+                "0/{total} nodes are available: {total} Insufficient cpu. preemption: 0/{total} nodes are available: {total} No preemption victims found for incoming pod."
+            )
+        } else if total == 0 {
+            "no nodes available to schedule pods".to_owned()
+        } else {
+            format!(
+                "0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling."
+            )
+        };
+        unschedulable(pass, pod, &message);
+        let retry = (!wants_none).then_some(pass.now_ms + RETRY_SCHEDULING_MS);
+        pass.done(pod, retry);
+        return None;
+    };
+    *count += 1;
+    let node = node.clone();
+    let mut bound = pod.clone();
+    bound["spec"]["nodeName"] = json!(node);
+    let bound = pass.replace(Kind::Pod, bound)?;
+    let message = format!("Successfully assigned {}/{} to {node}", meta::namespace(pod), meta::name(pod));
+    events::record(pass, &bound, &Event::normal("default-scheduler", "Scheduled", message));
+    Some(bound)
+}
+
+fn node_load(pass: &Pass<'_>) -> Load {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for key in pass.index.of(Kind::Pod) {
+        if let Some(node) = pass.store.get(key).map(|p| meta::text(p, "/spec/nodeName")).filter(|n| !n.is_empty()) {
+            *counts.entry(node).or_default() += 1;
+        }
+    }
+    nodes::schedulable(pass)
+        .into_iter()
+        .map(|(name, labels)| {
+            let n = counts.get(name.as_str()).copied().unwrap_or(0);
+            (name, labels, n)
+        })
+        .collect()
+}
+
+fn unschedulable(pass: &mut Pass<'_>, pod: &Value, message: &str) {
+    let mut conditions = pod.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let condition = meta::Condition { kind: "PodScheduled", status: "False", reason: "Unschedulable", message };
+    meta::set_condition(&mut conditions, condition, &pass.now, meta::Stamp::TransitionOnly);
+    for c in &mut conditions {
+        c["lastProbeTime"] = Value::Null;
+    }
+    let status = json!({ "phase": "Pending", "conditions": conditions, "qosClass": qos_class(pod) });
+    let stored = pass.set_status(Kind::Pod, pod, status);
+    let first = pass.now.clone();
+    events::ensure(pass, &stored, &Event::warning("default-scheduler", "FailedScheduling", message), 1, &first, &first);
+}
+
+/// Reports every container and the pod's phase and conditions at the current time.
+fn run_containers(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, start: i64) {
+    let node = meta::text(pod, "/spec/nodeName").to_owned();
+    let host_ip = nodes::internal_ip(pass, &node);
+    let pod_ip = pod_ip(pod, &node);
+    let facts = PodFacts {
+        name: meta::name(pod),
+        namespace: meta::namespace(pod),
+        uid: meta::uid(pod),
+        policy: RestartPolicy::parse(meta::text(pod, "/spec/restartPolicy")),
+    };
+    let specs: Vec<Value> = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let reports: Vec<(Container<'_>, Report)> = specs
+        .iter()
+        .zip(runtime.scripts.iter())
+        .map(|(spec, script)| {
+            let container = Container::from_spec(spec, &pod_ip);
+            let report = kubelet::report(facts, &container, script, start, pass.now_ms);
+            (container, report)
+        })
+        .collect();
+
+    let status = pod_status(pod, facts.policy, &reports, start, &host_ip, &pod_ip);
+    let stored = pass.set_status(Kind::Pod, pod, status);
+    let next = reports.iter().filter_map(|(_, r)| r.next_ms).min();
+
+    for (container, report) in &reports {
+        for o in &report.events {
+            let event = Event {
+                reason: o.reason,
+                message: o.message.clone(),
+                warning: o.warning,
+                component: "kubelet",
+                host: Some(&node),
+                field_path: None,
+            }
+            .in_container(container.name);
+            events::ensure(pass, &stored, &event, o.count, &time(o.first_ms), &time(o.last_ms));
+        }
+    }
+    {
+        let mut logs = pass.sim.logs();
+        for (container, report) in &reports {
+            let key = (facts.namespace.to_owned(), facts.name.to_owned(), container.name.to_owned());
+            if logs.get(&key) != Some(&report.logs) {
+                logs.insert(key, report.logs.clone());
+            }
+        }
+    }
+    pass.done(&stored, next);
+}
+
+fn pod_status(pod: &Value, policy: RestartPolicy, reports: &[(Container<'_>, Report)], start: i64, host_ip: &str, pod_ip: &str) -> Value {
+    let all_ready = !reports.is_empty() && reports.iter().all(|(_, r)| r.ready);
+    let all_started = reports.iter().all(|(_, r)| r.started);
+    let all_finished = !reports.is_empty() && reports.iter().all(|(_, r)| r.finished.is_some());
+    let phase = if all_finished {
+        let ok = reports.iter().all(|(_, r)| r.finished == Some(0));
+        if ok || policy == RestartPolicy::Always { "Succeeded" } else { "Failed" }
+    } else if all_started {
+        "Running"
+    } else {
+        "Pending"
+    };
+    let ready_changed = if all_ready {
+        reports.iter().map(|(_, r)| r.ready_changed_ms).max()
+    } else {
+        reports.iter().filter(|(_, r)| !r.ready).map(|(_, r)| r.ready_changed_ms).max()
+    }
+    .unwrap_or(start);
+    let unready: Vec<&str> = reports.iter().filter(|(_, r)| !r.ready).map(|(c, _)| c.name).collect();
+    let (reason, message) = if all_ready {
+        (None, None)
+    } else if matches!(phase, "Succeeded" | "Failed") {
+        (Some("PodCompleted"), None)
+    } else {
+        (Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+    };
+    let at = time(start);
+    let readiness = |kind: &str| {
+        let mut c = json!({ "type": kind, "status": if all_ready { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": time(ready_changed) });
+        if let Some(r) = reason {
+            c["reason"] = json!(r);
+        }
+        if let Some(m) = &message {
+            c["message"] = json!(m);
+        }
+        c
+    };
+    let plain = |kind: &str| json!({ "type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": at });
+    json!({
+        "phase": phase,
+        "conditions": [
+            plain("PodReadyToStartContainers"),
+            plain("Initialized"),
+            readiness("Ready"),
+            readiness("ContainersReady"),
+            plain("PodScheduled"),
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{ "ip": host_ip }],
+        "podIP": pod_ip,
+        "podIPs": [{ "ip": pod_ip }],
+        "startTime": at,
+        "containerStatuses": reports.iter().map(|(_, r)| r.status.clone()).collect::<Vec<_>>(),
+        "qosClass": qos_class(pod),
+    })
+}
+
+/// 10.244.<node>.<n>, stable for a pod.
+fn pod_ip(pod: &Value, node: &str) -> String {
+    let node_index: u64 = node.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| fnv(&[node.as_bytes()]) % 250);
+    let host = fnv(&[meta::uid(pod).as_bytes()]) % 250 + 2;
+    format!("10.244.{}.{host}", node_index % 256)
+}
+
+fn qos_class(pod: &Value) -> &'static str {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let has = |c: &Value, what: &str| c.pointer(&format!("/resources/{what}")).and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+    if containers.iter().all(|c| !has(c, "requests") && !has(c, "limits")) {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = c.pointer(&format!("/resources/limits/{r}"));
+            limit.is_some() && c.pointer(&format!("/resources/requests/{r}")).is_none_or(|q| Some(q) == limit)
+        })
+    });
+    if guaranteed { "Guaranteed" } else { "Burstable" }
+}
+
+/// Deletes a pod as a controller scaling down does, with the kubelet's Killing events.
+pub fn delete(pass: &mut Pass<'_>, pod: &Value) {
+    let node = meta::text(pod, "/spec/nodeName").to_owned();
+    if !node.is_empty() {
+        let names: Vec<String> = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().filter(|c| c.pointer("/state/running").is_some()).map(|c| meta::text(c, "/name").to_owned()).collect())
+            .unwrap_or_default();
+        for name in names {
+            let event = Event::normal("kubelet", "Killing", format!("Stopping container {name}")).on_host(Some(&node)).in_container(&name);
+            events::record(pass, pod, &event);
+        }
+    }
+    pass.delete(Kind::Pod, meta::namespace(pod), meta::name(pod));
+}
+
+/// Forgets pods that are gone, and their logs.
+fn forget_gone(pass: &mut Pass<'_>, live: &HashSet<String>) {
+    let gone: Vec<PodRuntime> = pass
+        .memory
+        .pods
+        .iter()
+        .filter(|(uid, _)| !live.contains(*uid))
+        .map(|(_, r)| r.clone())
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    pass.memory.pods.retain(|uid, _| live.contains(uid));
+    let mut logs = pass.sim.logs();
+    for runtime in gone {
+        // A pod recreated under the same name (a StatefulSet's) has written its own logs since.
+        let recreated = pass.index.of(Kind::Pod).iter().any(|k| k.namespace == runtime.namespace && k.name == runtime.name);
+        if !recreated {
+            for container in &runtime.containers {
+                logs.remove(&(runtime.namespace.clone(), runtime.name.clone(), container.clone()));
+            }
+        }
+    }
+}
