@@ -47,6 +47,8 @@ pub struct PresignedRequest {
     pub host: String,
     /// The query string, as signed.
     pub query: String,
+    /// The same signature in `Authorization` header form.
+    pub authorization: String,
 }
 
 impl EksAuth {
@@ -73,10 +75,14 @@ impl EksAuth {
             .await
             .map_err(|e| unreachable(&e))?;
         tokio::spawn(connection);
+        // The presigned query is replayed as it was signed. moto finds the service of a request
+        // by its Authorization header's credential scope, so the same signature is repeated
+        // there in header form (a local stand-in is all `sts_endpoint` ever is).
         let sts_request = hyper::Request::get(format!("/?{}", request.query))
             .header(hyper::header::HOST, &request.host)
             .header("x-k8s-aws-id", &self.cluster_name)
             .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::AUTHORIZATION, &request.authorization)
             .body(Empty::<Bytes>::new())
             .map_err(|e| unreachable(&e))?;
         let response = sender
@@ -146,9 +152,16 @@ pub fn decode(token: &str, now: SystemTime) -> Result<PresignedRequest, ApiError
     if now > signed_at + TOKEN_LIFETIME {
         return Err(refuse("expired"));
     }
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={}, SignedHeaders={}, Signature={}",
+        param("x-amz-credential").unwrap_or_default(),
+        param("x-amz-signedheaders").unwrap_or_default(),
+        param("x-amz-signature").unwrap_or_default()
+    );
     Ok(PresignedRequest {
         host: host.to_owned(),
         query: query.to_owned(),
+        authorization,
     })
 }
 

@@ -534,3 +534,59 @@ async fn raw_get(sim: &KubeSim, path: &str, token: Option<&str>) -> (u16, serde_
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
     )
 }
+
+#[tokio::test]
+async fn injected_latency_delays_every_answer() {
+    let sim = start();
+    let namespaces: Api<Namespace> = Api::all(sim.client().await.unwrap());
+    namespaces.list(&ListParams::default()).await.unwrap();
+    sim.faults().set(Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    namespaces.list(&ListParams::default()).await.unwrap();
+    // A lower bound only: the server sleeps at least this long before answering.
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_watch_is_cut_after_the_configured_time() {
+    use futures_util::TryStreamExt;
+    let sim = start();
+    sim.faults().set(Faults {
+        watch_cut_after_ms: Some(100),
+        ..Faults::default()
+    });
+    let cms: Api<ConfigMap> = Api::namespaced(sim.client().await.unwrap(), "default");
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    // The client asks for five minutes; the injected cut ends the stream long before.
+    let mut stream = Box::pin(
+        cms.watch(&WatchParams::default().timeout(300), &rv)
+            .await
+            .unwrap(),
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.try_next().await {
+                Ok(Some(WatchEvent::Bookmark(_))) => {}
+                other => return other.map(|event| event.is_none()),
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(ended, Ok(Ok(true))),
+        "the stream ended with no change to report: {ended:?}"
+    );
+}

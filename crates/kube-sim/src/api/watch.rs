@@ -161,7 +161,11 @@ impl Pump {
                 return;
             }
         }
-        let mut bookmark_timer = tokio::time::interval(Duration::from_secs(1));
+        // Bookmarks tell a quiet watcher how far it has got; the first one comes after a period,
+        // not at once, as with a real API server.
+        let period = Duration::from_secs(1);
+        let mut bookmark_timer =
+            tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             let change = tokio::select! {
                 next = receiver.recv() => match next {
