@@ -15,7 +15,7 @@ use crate::apply;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::sim::Sim;
-use crate::store::{ObjectKey, Propagation};
+use crate::store::{ObjectKey, Propagation, Store};
 
 /// One request to a resource path, with what the handlers need from the HTTP layer.
 #[derive(Debug)]
@@ -201,7 +201,7 @@ fn create(
     let dry_run = dry_run(&request.query)?;
     let now = sim.clock.now_rfc3339();
     strip_managed_fields(&mut object);
-    apply::record_update(None, &mut object, &manager(request), None, &now);
+    apply::record_update_for(None, &mut object, &manager(request), None, &now, resource);
     let namespace = request.target.namespace.clone().unwrap_or_default();
     let created = sim.write(|store| {
         check_fields(store, &object, request, false)?;
@@ -217,35 +217,48 @@ fn replace(
     name: &str,
     subresource: Option<&str>,
 ) -> Result<hyper::Response<Body>, ApiError> {
-    let object = parse_body(request)?;
+    let mut object = parse_body(request)?;
+    update(sim, resource, request, name, subresource, |store, live| {
+        if subresource != Some("scale") {
+            check_fields(store, &object, request, false)?;
+            keep_managed_fields(&mut object, live);
+        }
+        Ok(object)
+    })
+}
+
+/// PUT and the patches other than apply: `change` turns the live object (or its Scale view, for
+/// the scale subresource) into the new one; the writer is recorded in managedFields, the result
+/// stored, and the answer is the object (or its Scale view).
+fn update(
+    sim: &Arc<Sim>,
+    resource: &ResourceType,
+    request: &ObjectRequest<'_>,
+    name: &str,
+    subresource: Option<&str>,
+    change: impl FnOnce(&Store, &Value) -> Result<Value, ApiError>,
+) -> Result<hyper::Response<Body>, ApiError> {
     let dry_run = dry_run(&request.query)?;
     let key = key(resource, &request.target, name);
     let now = sim.clock.now_rfc3339();
     let manager = manager(request);
+    let status_sub = subresource.filter(|s| *s == "status");
+    let scale = subresource == Some("scale");
     sim.write(|store| {
         let live = store
             .get(&key)
             .cloned()
             .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-        let mut next = if subresource == Some("scale") {
-            with_scale(&live, &object)?
+        let mut next = if scale {
+            with_scale(&live, &change(store, &scale_of(&live))?)?
         } else {
-            object
+            change(store, &live)?
         };
-        if subresource != Some("scale") {
-            check_fields(store, &next, request, false)?;
-            keep_managed_fields(&mut next, &live);
-        }
-        let recorded_sub = subresource.filter(|s| *s == "status");
-        apply::record_update(Some(&live), &mut next, &manager, recorded_sub, &now);
-        let stored = store.replace(resource, &key, next, recorded_sub, dry_run)?;
+        apply::record_update_for(Some(&live), &mut next, &manager, status_sub, &now, resource);
+        let stored = store.replace(resource, &key, next, status_sub, dry_run)?;
         Ok(body::json(
             200,
-            &if subresource == Some("scale") {
-                scale_of(&stored)
-            } else {
-                stored
-            },
+            &if scale { scale_of(&stored) } else { stored },
         ))
     })
 }
@@ -299,27 +312,8 @@ fn patch(
             Ok(body::json(code, &stored))
         });
     }
-    sim.write(|store| {
-        let live = store
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-        let mut next = if subresource == Some("scale") {
-            let patched = apply_patch(&scale_of(&live), &request.body, kind, resource)?;
-            with_scale(&live, &patched)?
-        } else {
-            apply_patch(&live, &request.body, kind, resource)?
-        };
-        apply::record_update(Some(&live), &mut next, &manager, status_sub, &now);
-        let stored = store.replace(resource, &key, next, status_sub, dry_run)?;
-        Ok(body::json(
-            200,
-            &if subresource == Some("scale") {
-                scale_of(&stored)
-            } else {
-                stored
-            },
-        ))
+    update(sim, resource, request, name, subresource, |_, view| {
+        apply_patch(view, &request.body, kind, resource)
     })
 }
 
@@ -383,7 +377,7 @@ fn delete_collection(
 /// server-side apply (a 500 with no reason, as the real server answers), and for other writes
 /// when the client asks for `fieldValidation=Strict` (kubectl's default).
 fn check_fields(
-    store: &crate::store::Store,
+    store: &Store,
     object: &Value,
     request: &ObjectRequest<'_>,
     apply: bool,

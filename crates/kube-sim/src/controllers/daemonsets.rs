@@ -20,18 +20,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         .map(|n| super::hash::fnv(&[meta::text(n, "/metadata/resourceVersion").as_bytes()]))
         .fold(0, u64::wrapping_add);
     for key in pass.index.of(Kind::DaemonSet).to_vec() {
-        let Some(ds) = pass.store.get(&key) else {
+        // Nodes coming and going matter too.
+        let Some(ds) = pass.changed(&key, node_print) else {
             continue;
         };
-        // Nodes coming and going matter too: fold them into what "unchanged" compares.
-        let mut probe = ds.clone();
-        probe["metadata"]["resourceVersion"] = json!(format!("{}-{node_print}", meta::text(ds, "/metadata/resourceVersion")));
-        if pass.unchanged(&probe) {
-            continue;
-        }
-        let ds = ds.clone();
         sync(pass, &ds);
-        pass.done(&probe, None);
+        pass.done(&ds, node_print, None);
     }
 }
 
@@ -39,13 +33,26 @@ fn sync(pass: &mut Pass<'_>, ds: &Value) {
     let Some(update) = revisions::ensure(pass, ds) else {
         return;
     };
-    let template = ds.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let template = ds
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let pod_spec = template.get("spec").cloned().unwrap_or(Value::Null);
-    let targets: Vec<String> = nodes::schedulable(pass).into_iter().filter(|(_, labels)| nodes::fits(labels, &pod_spec)).map(|(n, _)| n).collect();
-    let mut pods: Vec<Value> = pass.owned(Kind::Pod, ds).into_iter().filter(meta::pod_active).collect();
+    let targets: Vec<String> = nodes::schedulable(pass)
+        .into_iter()
+        .filter(|(_, labels)| nodes::fits(labels, &pod_spec))
+        .map(|(n, _)| n)
+        .collect();
+    let mut pods: Vec<Value> = pass
+        .owned(Kind::Pod, ds)
+        .into_iter()
+        .filter(meta::pod_active)
+        .collect();
 
     // Pods on nodes that are gone or no longer fit.
-    let (kept, misplaced): (Vec<Value>, Vec<Value>) = pods.drain(..).partition(|p| targets.iter().any(|n| n == meta::text(p, "/spec/nodeName")));
+    let (kept, misplaced): (Vec<Value>, Vec<Value>) = pods
+        .drain(..)
+        .partition(|p| targets.iter().any(|n| n == meta::text(p, "/spec/nodeName")));
     for pod in &misplaced {
         pods::delete(pass, pod);
     }
@@ -55,11 +62,19 @@ fn sync(pass: &mut Pass<'_>, ds: &Value) {
             create_pod(pass, ds, &template, node, &update.hash);
         }
     }
-    let outdated = |p: &Value| meta::text(p, "/metadata/labels/controller-revision-hash") != update.hash;
+    let outdated =
+        |p: &Value| meta::text(p, "/metadata/labels/controller-revision-hash") != update.hash;
     if meta::text(ds, "/spec/updateStrategy/type") != "OnDelete" {
         let desired = i64::try_from(targets.len()).unwrap_or(0);
-        let max_unavailable = meta::scaled(ds.pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable"), desired, false, 1).max(1);
-        let unavailable = desired - i64::try_from(pods.iter().filter(|p| meta::pod_ready(p)).count()).unwrap_or(0);
+        let max_unavailable = meta::scaled(
+            ds.pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable"),
+            desired,
+            false,
+            1,
+        )
+        .max(1);
+        let unavailable = desired
+            - i64::try_from(pods.iter().filter(|p| meta::pod_ready(p)).count()).unwrap_or(0);
         let mut budget = max_unavailable - unavailable;
         // Outdated pods that are not ready cost nothing to replace; do those first.
         let mut candidates: Vec<&Value> = pods.iter().filter(|p| outdated(p)).collect();
@@ -99,14 +114,24 @@ fn sync(pass: &mut Pass<'_>, ds: &Value) {
 
 fn create_pod(pass: &mut Pass<'_>, ds: &Value, template: &Value, node: &str, hash: &str) {
     let generation = meta::int(ds, "/metadata/generation", 1).to_string();
-    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut metadata = template
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.remove("creationTimestamp");
         m.remove("name");
     }
     metadata["generateName"] = json!(format!("{}-", meta::name(ds)));
     metadata["namespace"] = json!(meta::namespace(ds));
-    metadata["labels"] = meta::labels_with(metadata.get("labels"), &[("controller-revision-hash", hash), ("pod-template-generation", &generation)]);
+    metadata["labels"] = meta::labels_with(
+        metadata.get("labels"),
+        &[
+            ("controller-revision-hash", hash),
+            ("pod-template-generation", &generation),
+        ],
+    );
     metadata["ownerReferences"] = meta::owner_reference(ds);
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
     // The real controller pins pods with node affinity and lets the scheduler bind them; the
@@ -115,6 +140,10 @@ fn create_pod(pass: &mut Pass<'_>, ds: &Value, template: &Value, node: &str, has
     let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec });
     if let Some(created) = pass.create(Kind::Pod, meta::namespace(ds), pod) {
         let message = format!("Created pod: {}", meta::name(&created));
-        events::record(pass, ds, &Event::normal("daemonset-controller", "SuccessfulCreate", message));
+        events::record(
+            pass,
+            ds,
+            &Event::normal("daemonset-controller", "SuccessfulCreate", message),
+        );
     }
 }

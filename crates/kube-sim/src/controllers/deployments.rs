@@ -18,15 +18,11 @@ pub const HASH_LABEL: &str = "pod-template-hash";
 
 pub fn reconcile(pass: &mut Pass<'_>) {
     for key in pass.index.of(Kind::Deployment).to_vec() {
-        let Some(d) = pass.store.get(&key) else {
+        let Some(d) = pass.changed(&key, 0) else {
             continue;
         };
-        if pass.unchanged(d) {
-            continue;
-        }
-        let d = d.clone();
         let due = sync(pass, d.clone());
-        pass.done(&d, due);
+        pass.done(&d, 0, due);
     }
 }
 
@@ -70,8 +66,18 @@ impl Plan {
             (0, 0)
         } else {
             (
-                meta::scaled(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), replicas, true, 1),
-                meta::scaled(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), replicas, false, 0),
+                meta::scaled(
+                    d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+                    replicas,
+                    true,
+                    1,
+                ),
+                meta::scaled(
+                    d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                    replicas,
+                    false,
+                    0,
+                ),
             )
         };
         if !recreate && surge == 0 && unavailable == 0 {
@@ -80,14 +86,23 @@ impl Plan {
         surge = surge.max(0);
         unavailable = unavailable.clamp(0, replicas);
         let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
-        Self { replicas, surge, unavailable, recreate, paused }
+        Self {
+            replicas,
+            surge,
+            unavailable,
+            recreate,
+            paused,
+        }
     }
 }
 
 /// Returns when the progress deadline would pass, if a rollout is under way.
 fn sync(pass: &mut Pass<'_>, mut d: Value) -> Option<i64> {
     let plan = Plan::of(&d);
-    let template = d.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
+    let template = d
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let mut olds = Vec::new();
     let mut current = None;
     for rs in pass.owned(Kind::ReplicaSet, &d) {
@@ -97,7 +112,11 @@ fn sync(pass: &mut Pass<'_>, mut d: Value) -> Option<i64> {
             olds.push(Set::new(rs));
         }
     }
-    olds.sort_by(|a, b| revision(&a.object).cmp(&revision(&b.object)).then_with(|| a.name().cmp(b.name())));
+    olds.sort_by(|a, b| {
+        revision(&a.object)
+            .cmp(&revision(&b.object))
+            .then_with(|| a.name().cmp(b.name()))
+    });
     let max_old = olds.iter().map(|s| revision(&s.object)).max().unwrap_or(0);
 
     let mut created = false;
@@ -107,13 +126,19 @@ fn sync(pass: &mut Pass<'_>, mut d: Value) -> Option<i64> {
         None if plan.paused => None,
         None if plan.recreate && old_pods > 0 => None,
         None => {
-            let initial = if plan.recreate { plan.replicas } else { first_size(&olds, plan) };
+            let initial = if plan.recreate {
+                plan.replicas
+            } else {
+                first_size(&olds, plan)
+            };
             created = true;
             create(pass, &d, &template, max_old + 1, initial, plan)
         }
     };
     if let Some(set) = &new {
-        let rev = meta::annotation(&set.object, REVISION).unwrap_or("").to_owned();
+        let rev = meta::annotation(&set.object, REVISION)
+            .unwrap_or("")
+            .to_owned();
         if meta::annotation(&d, REVISION) != Some(rev.as_str()) {
             let mut next = d.clone();
             next["metadata"]["annotations"][REVISION] = json!(rev);
@@ -126,10 +151,10 @@ fn sync(pass: &mut Pass<'_>, mut d: Value) -> Option<i64> {
     if !plan.paused {
         if plan.recreate {
             recreate(pass, &d, &mut olds, new.as_mut(), plan);
-        } else if let Some(set) = new.as_mut() {
-            if !scale_up_new(pass, &d, set, &olds, plan) {
-                scale_down_old(pass, &d, &mut olds, set, plan);
-            }
+        } else if let Some(set) = new.as_mut()
+            && !scale_up_new(pass, &d, set, &olds, plan)
+        {
+            scale_down_old(pass, &d, &mut olds, set, plan);
         }
         cleanup(pass, &d, &olds);
     }
@@ -141,14 +166,19 @@ fn same_template(rs: &Value, template: &Value) -> bool {
     let Some(mut own) = rs.pointer("/spec/template").cloned() else {
         return false;
     };
-    if let Some(labels) = own.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(labels) = own
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         labels.remove(HASH_LABEL);
     }
     own == *template
 }
 
 fn revision(rs: &Value) -> i64 {
-    meta::annotation(rs, REVISION).and_then(|r| r.parse().ok()).unwrap_or(0)
+    meta::annotation(rs, REVISION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// How big a brand-new ReplicaSet starts: everything when nothing old runs, else what the
@@ -161,14 +191,28 @@ fn first_size(olds: &[Set], plan: Plan) -> i64 {
     (plan.replicas + plan.surge - running).clamp(0, plan.replicas)
 }
 
-fn create(pass: &mut Pass<'_>, d: &Value, template: &Value, revision: i64, replicas: i64, plan: Plan) -> Option<Set> {
+fn create(
+    pass: &mut Pass<'_>,
+    d: &Value,
+    template: &Value,
+    revision: i64,
+    replicas: i64,
+    plan: Plan,
+) -> Option<Set> {
     let hash = safe_name(json_hash(template));
     let name = format!("{}-{hash}", meta::name(d));
     let mut template = template.clone();
     template["metadata"]["labels"][HASH_LABEL] = json!(hash);
-    let mut selector = d.pointer("/spec/selector").cloned().unwrap_or_else(|| json!({}));
+    let mut selector = d
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     selector["matchLabels"][HASH_LABEL] = json!(hash);
-    let mut annotations = d.pointer("/metadata/annotations").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut annotations = d
+        .pointer("/metadata/annotations")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if let Some(a) = annotations.as_object_mut() {
         a.remove("kubectl.kubernetes.io/last-applied-configuration");
         a.remove(REVISION_HISTORY);
@@ -196,7 +240,11 @@ fn create(pass: &mut Pass<'_>, d: &Value, template: &Value, revision: i64, repli
     let created = pass.create(Kind::ReplicaSet, meta::namespace(d), rs)?;
     if replicas > 0 {
         let message = format!("Scaled up replica set {name} from 0 to {replicas}");
-        events::record(pass, d, &Event::normal("deployment-controller", "ScalingReplicaSet", message));
+        events::record(
+            pass,
+            d,
+            &Event::normal("deployment-controller", "ScalingReplicaSet", message),
+        );
     }
     Some(Set::new(created))
 }
@@ -208,7 +256,12 @@ fn adopt(pass: &mut Pass<'_>, d: &Value, set: Set, max_old: i64, plan: Plan) -> 
     let own = revision(&rs);
     if own <= max_old {
         let mut history: Vec<String> = meta::annotation(&rs, REVISION_HISTORY)
-            .map(|h| h.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|h| {
+                h.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if own > 0 {
             history.push(own.to_string());
@@ -236,8 +289,16 @@ fn scale(pass: &mut Pass<'_>, d: &Value, set: &mut Set, to: i64) {
     rs["spec"]["replicas"] = json!(to);
     if let Some(stored) = pass.replace(Kind::ReplicaSet, rs) {
         let direction = if to > set.replicas { "up" } else { "down" };
-        let message = format!("Scaled {direction} replica set {} from {} to {to}", set.name(), set.replicas);
-        events::record(pass, d, &Event::normal("deployment-controller", "ScalingReplicaSet", message));
+        let message = format!(
+            "Scaled {direction} replica set {} from {} to {to}",
+            set.name(),
+            set.replicas
+        );
+        events::record(
+            pass,
+            d,
+            &Event::normal("deployment-controller", "ScalingReplicaSet", message),
+        );
         *set = Set::new(stored);
     }
 }
@@ -250,7 +311,11 @@ fn scale_up_new(pass: &mut Pass<'_>, d: &Value, new: &mut Set, olds: &[Set], pla
     } else {
         let total = running_old + new.replicas;
         let room = plan.replicas + plan.surge - total;
-        if room <= 0 { new.replicas } else { new.replicas + room.min(plan.replicas - new.replicas) }
+        if room <= 0 {
+            new.replicas
+        } else {
+            new.replicas + room.min(plan.replicas - new.replicas)
+        }
     };
     if target == new.replicas {
         return false;
@@ -287,7 +352,11 @@ fn scale_down_old(pass: &mut Pass<'_>, d: &Value, olds: &mut [Set], new: &Set, p
         scale(pass, d, set, to);
         cleaned += by;
     }
-    let available: i64 = olds.iter().map(|s| s.status("availableReplicas")).sum::<i64>() + new.status("availableReplicas");
+    let available: i64 = olds
+        .iter()
+        .map(|s| s.status("availableReplicas"))
+        .sum::<i64>()
+        + new.status("availableReplicas");
     if available <= min_available {
         return;
     }
@@ -322,8 +391,12 @@ fn recreate(pass: &mut Pass<'_>, d: &Value, olds: &mut [Set], new: Option<&mut S
 
 /// Deletes the oldest empty ReplicaSets beyond `revisionHistoryLimit`.
 fn cleanup(pass: &mut Pass<'_>, d: &Value, olds: &[Set]) {
-    let limit = usize::try_from(meta::int(d, "/spec/revisionHistoryLimit", 10).max(0)).unwrap_or(10);
-    let empty: Vec<&Set> = olds.iter().filter(|s| s.replicas == 0 && s.status("replicas") == 0).collect();
+    let limit =
+        usize::try_from(meta::int(d, "/spec/revisionHistoryLimit", 10).max(0)).unwrap_or(10);
+    let empty: Vec<&Set> = olds
+        .iter()
+        .filter(|s| s.replicas == 0 && s.status("replicas") == 0)
+        .collect();
     if empty.len() <= limit {
         return;
     }
@@ -332,7 +405,14 @@ fn cleanup(pass: &mut Pass<'_>, d: &Value, olds: &[Set]) {
     }
 }
 
-fn write_status(pass: &mut Pass<'_>, d: &Value, new: Option<&Set>, olds: &[Set], plan: Plan, created: bool) -> Option<i64> {
+fn write_status(
+    pass: &mut Pass<'_>,
+    d: &Value,
+    new: Option<&Set>,
+    olds: &[Set],
+    plan: Plan,
+    created: bool,
+) -> Option<i64> {
     let all = || new.into_iter().chain(olds.iter());
     let replicas: i64 = all().map(|s| s.status("replicas")).sum();
     let updated = new.map_or(0, |s| s.status("replicas"));
@@ -341,49 +421,56 @@ fn write_status(pass: &mut Pass<'_>, d: &Value, new: Option<&Set>, olds: &[Set],
     let old_status = d.get("status").cloned().unwrap_or_else(|| json!({}));
     let was = |f: &str| meta::int(&old_status, &format!("/{f}"), 0);
 
-    let mut conditions = old_status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut conditions = old_status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let now = pass.now.clone();
-    let (available_status, available_reason, available_message) = if available >= plan.replicas - plan.unavailable {
-        ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
-    } else {
-        ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-    };
-    let availability = Condition { kind: "Available", status: available_status, reason: available_reason, message: available_message };
-    meta::set_condition(&mut conditions, availability, &now, Stamp::WithUpdate { touch: false });
-
-    let rs_name = new.map(|s| s.name().to_owned());
-    let about = |what: &str| match &rs_name {
-        Some(n) => format!("ReplicaSet \"{n}\" {what}"),
-        None => format!("Deployment \"{}\" {what}", meta::name(d)),
-    };
+    set_available(
+        &mut conditions,
+        available >= plan.replicas - plan.unavailable,
+        &now,
+    );
     let generation = meta::int(d, "/metadata/generation", 1);
-    let complete = updated == plan.replicas && replicas == plan.replicas && available == plan.replicas;
+    let complete =
+        updated == plan.replicas && replicas == plan.replicas && available == plan.replicas;
     let progressed = updated > was("updatedReplicas")
         || (replicas - updated) < (was("replicas") - was("updatedReplicas"))
         || ready > was("readyReplicas")
         || available > was("availableReplicas");
-    let deadline_ms = d.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_i64).map(|s| s * 1000);
-    let progressing = conditions.iter().find(|c| meta::text(c, "/type") == "Progressing").cloned();
+    let seen = match (created, complete, progressed) {
+        (true, _, _) => Seen::Created,
+        (_, true, _) => Seen::Complete,
+        (_, _, true) => Seen::Progressed,
+        _ => Seen::Stalled,
+    };
+    let progress = Progress {
+        rs_name: new.map(|s| s.name().to_owned()),
+        deployment: meta::name(d).to_owned(),
+        seen,
+        rolled_out: replicas == updated,
+    };
+    let deadline_ms = d
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .map(|s| s * 1000);
     let mut due = None;
     if plan.paused {
-        let paused = Condition { kind: "Progressing", status: "Unknown", reason: "DeploymentPaused", message: "Deployment is paused" };
-        meta::set_condition(&mut conditions, paused, &now, Stamp::WithUpdate { touch: false });
+        let paused = Condition {
+            kind: "Progressing",
+            status: "Unknown",
+            reason: "DeploymentPaused",
+            message: "Deployment is paused",
+        };
+        meta::set_condition(
+            &mut conditions,
+            paused,
+            &now,
+            Stamp::WithUpdate { touch: false },
+        );
     } else if deadline_ms.is_some() {
-        let already_done = progressing.as_ref().is_some_and(|c| meta::text(c, "/reason") == "NewReplicaSetAvailable") && replicas == updated;
-        if created {
-            let message = format!("Created new replica set \"{}\"", rs_name.as_deref().unwrap_or(""));
-            set_progressing(&mut conditions, "True", "NewReplicaSetCreated", &message, &now, true);
-        } else if already_done {
-        } else if complete {
-            set_progressing(&mut conditions, "True", "NewReplicaSetAvailable", &about("has successfully progressed."), &now, false);
-        } else if progressed {
-            set_progressing(&mut conditions, "True", "ReplicaSetUpdated", &about("is progressing."), &now, true);
-        } else if timed_out(progressing.as_ref(), deadline_ms, pass.now_ms) {
-            set_progressing(&mut conditions, "False", "ProgressDeadlineExceeded", &about("has timed out progressing."), &now, false);
-        } else if progressing.is_none() && rs_name.is_some() {
-            let message = format!("Found new replica set \"{}\"", rs_name.as_deref().unwrap_or(""));
-            set_progressing(&mut conditions, "True", "FoundNewReplicaSet", &message, &now, true);
-        }
+        progress.judge(&mut conditions, deadline_ms, pass.now_ms, &now);
         due = deadline_due(&conditions, deadline_ms, complete);
     }
     // Available first, then Progressing, as the real controller lists them.
@@ -398,7 +485,11 @@ fn write_status(pass: &mut Pass<'_>, d: &Value, new: Option<&Set>, olds: &[Set],
     meta::put_count(&mut status, "updatedReplicas", updated);
     meta::put_count(&mut status, "readyReplicas", ready);
     meta::put_count(&mut status, "availableReplicas", available);
-    meta::put_count(&mut status, "unavailableReplicas", (plan.replicas - available).max(0));
+    meta::put_count(
+        &mut status,
+        "unavailableReplicas",
+        (plan.replicas - available).max(0),
+    );
     status["conditions"] = json!(conditions);
     if let Some(c) = old_status.get("collisionCount") {
         status["collisionCount"] = c.clone();
@@ -407,8 +498,140 @@ fn write_status(pass: &mut Pass<'_>, d: &Value, new: Option<&Set>, olds: &[Set],
     due
 }
 
-fn set_progressing(conditions: &mut Vec<Value>, status: &str, reason: &str, message: &str, now: &str, touch: bool) {
-    let condition = Condition { kind: "Progressing", status, reason, message };
+/// What the Progressing condition is decided from.
+#[derive(Debug)]
+struct Progress {
+    rs_name: Option<String>,
+    deployment: String,
+    seen: Seen,
+    /// Only the new ReplicaSet has replicas.
+    rolled_out: bool,
+}
+
+/// What happened since the last status, most significant first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Created,
+    Complete,
+    Progressed,
+    Stalled,
+}
+
+impl Progress {
+    fn about(&self, what: &str) -> String {
+        match &self.rs_name {
+            Some(n) => format!("ReplicaSet \"{n}\" {what}"),
+            None => format!("Deployment \"{}\" {what}", self.deployment),
+        }
+    }
+
+    /// Sets the Progressing condition as the deployment controller does: a new ReplicaSet, a
+    /// finished rollout, progress since the last status, or no progress for longer than the
+    /// deadline.
+    fn judge(&self, conditions: &mut Vec<Value>, deadline_ms: Option<i64>, now_ms: i64, now: &str) {
+        let current = conditions
+            .iter()
+            .find(|c| meta::text(c, "/type") == "Progressing")
+            .cloned();
+        let finished_before = current
+            .as_ref()
+            .is_some_and(|c| meta::text(c, "/reason") == "NewReplicaSetAvailable")
+            && self.rolled_out;
+        let name = self.rs_name.as_deref().unwrap_or("");
+        match self.seen {
+            Seen::Created => {
+                let message = format!("Created new replica set \"{name}\"");
+                set_progressing(
+                    conditions,
+                    "True",
+                    "NewReplicaSetCreated",
+                    &message,
+                    now,
+                    true,
+                );
+            }
+            // A resync of a finished rollout (or a scale): nothing to estimate.
+            _ if finished_before => {}
+            Seen::Complete => {
+                let message = self.about("has successfully progressed.");
+                set_progressing(
+                    conditions,
+                    "True",
+                    "NewReplicaSetAvailable",
+                    &message,
+                    now,
+                    false,
+                );
+            }
+            Seen::Progressed => {
+                let message = self.about("is progressing.");
+                set_progressing(conditions, "True", "ReplicaSetUpdated", &message, now, true);
+            }
+            Seen::Stalled if timed_out(current.as_ref(), deadline_ms, now_ms) => {
+                let message = self.about("has timed out progressing.");
+                set_progressing(
+                    conditions,
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    &message,
+                    now,
+                    false,
+                );
+            }
+            Seen::Stalled if current.is_none() && self.rs_name.is_some() => {
+                let message = format!("Found new replica set \"{name}\"");
+                set_progressing(
+                    conditions,
+                    "True",
+                    "FoundNewReplicaSet",
+                    &message,
+                    now,
+                    true,
+                );
+            }
+            Seen::Stalled => {}
+        }
+    }
+}
+
+fn set_available(conditions: &mut Vec<Value>, enough: bool, now: &str) {
+    let condition = if enough {
+        Condition {
+            kind: "Available",
+            status: "True",
+            reason: "MinimumReplicasAvailable",
+            message: "Deployment has minimum availability.",
+        }
+    } else {
+        Condition {
+            kind: "Available",
+            status: "False",
+            reason: "MinimumReplicasUnavailable",
+            message: "Deployment does not have minimum availability.",
+        }
+    };
+    meta::set_condition(
+        conditions,
+        condition,
+        now,
+        Stamp::WithUpdate { touch: false },
+    );
+}
+
+fn set_progressing(
+    conditions: &mut Vec<Value>,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &str,
+    touch: bool,
+) {
+    let condition = Condition {
+        kind: "Progressing",
+        status,
+        reason,
+        message,
+    };
     meta::set_condition(conditions, condition, now, Stamp::WithUpdate { touch });
 }
 
@@ -429,7 +652,9 @@ fn deadline_due(conditions: &[Value], deadline_ms: Option<i64>, complete: bool) 
     if complete {
         return None;
     }
-    let c = conditions.iter().find(|c| meta::text(c, "/type") == "Progressing")?;
+    let c = conditions
+        .iter()
+        .find(|c| meta::text(c, "/type") == "Progressing")?;
     if meta::text(c, "/status") != "True" || meta::text(c, "/reason") == "NewReplicaSetAvailable" {
         return None;
     }
@@ -437,5 +662,6 @@ fn deadline_due(conditions: &[Value], deadline_ms: Option<i64>, complete: bool) 
 }
 
 fn last_update_ms(condition: &Value) -> Option<i64> {
-    crate::clock::parse_time(meta::text(condition, "/lastUpdateTime")).map(|t| t.as_millisecond())
+    crate::clock::parse_time(meta::text(condition, "/lastUpdateTime"))
+        .map(jiff::Timestamp::as_millisecond)
 }

@@ -25,11 +25,21 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     pub fn normal(component: &'a str, reason: &'a str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), warning: false, component, host: None, field_path: None }
+        Self {
+            reason,
+            message: message.into(),
+            warning: false,
+            component,
+            host: None,
+            field_path: None,
+        }
     }
 
     pub fn warning(component: &'a str, reason: &'a str, message: impl Into<String>) -> Self {
-        Self { warning: true, ..Self::normal(component, reason, message) }
+        Self {
+            warning: true,
+            ..Self::normal(component, reason, message)
+        }
     }
 
     pub fn on_host(mut self, host: Option<&'a str>) -> Self {
@@ -48,7 +58,10 @@ pub fn record(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>) {
     let name = event_name(object, event);
     let key = pass.types.key(Kind::Event, meta::namespace(object), &name);
     let (count, first) = match pass.get(&key) {
-        Some(old) => (meta::int(&old, "/count", 1) + 1, meta::text(&old, "/firstTimestamp").to_owned()),
+        Some(old) => (
+            meta::int(&old, "/count", 1) + 1,
+            meta::text(&old, "/firstTimestamp").to_owned(),
+        ),
         None => (1, pass.now.clone()),
     };
     let now = pass.now.clone();
@@ -58,7 +71,14 @@ pub fn record(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>) {
 /// Makes the event about `object` say it happened `count` times, first and last at the given
 /// times, writing only when that differs from what is stored. For kubelet events whose history
 /// is a function of the pod's timeline.
-pub fn ensure(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>, count: i64, first: &str, last: &str) {
+pub fn ensure(
+    pass: &mut Pass<'_>,
+    object: &Value,
+    event: &Event<'_>,
+    count: i64,
+    first: &str,
+    last: &str,
+) {
     if count <= 0 {
         return;
     }
@@ -75,13 +95,26 @@ pub fn ensure(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>, count: i64
 
 fn event_name(object: &Value, event: &Event<'_>) -> String {
     let suffix = hex(
-        &[meta::uid(object).as_bytes(), event.reason.as_bytes(), event.message.as_bytes(), event.field_path.as_deref().unwrap_or("").as_bytes()],
+        &[
+            meta::uid(object).as_bytes(),
+            event.reason.as_bytes(),
+            event.message.as_bytes(),
+            event.field_path.as_deref().unwrap_or("").as_bytes(),
+        ],
         16,
     );
     format!("{}.{suffix}", meta::name(object))
 }
 
-fn put(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>, name: &str, count: i64, first: &str, last: &str) {
+fn put(
+    pass: &mut Pass<'_>,
+    object: &Value,
+    event: &Event<'_>,
+    name: &str,
+    count: i64,
+    first: &str,
+    last: &str,
+) {
     let namespace = match meta::namespace(object) {
         "" => "default",
         ns => ns,
@@ -122,7 +155,15 @@ fn put(pass: &mut Pass<'_>, object: &Value, event: &Event<'_>, name: &str, count
     let key = pass.types.key(Kind::Event, namespace, name);
     match pass.store.get(&key).cloned() {
         Some(mut old) => {
-            for field in ["involvedObject", "count", "firstTimestamp", "lastTimestamp", "message", "type", "source"] {
+            for field in [
+                "involvedObject",
+                "count",
+                "firstTimestamp",
+                "lastTimestamp",
+                "message",
+                "type",
+                "source",
+            ] {
                 old[field] = body[field].clone();
             }
             pass.replace(Kind::Event, old);

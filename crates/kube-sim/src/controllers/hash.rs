@@ -3,7 +3,9 @@
 //!
 //! Names must not change between passes for the same input (otherwise a controller would see
 //! its own ReplicaSet as foreign), so everything here is a pure function of its input. JSON is
-//! hashed with object keys sorted, whatever map order serde_json was built with.
+//! hashed with object keys sorted, whatever map order `serde_json` was built with.
+
+use std::fmt::Write as _;
 
 use serde_json::Value;
 
@@ -33,37 +35,38 @@ pub fn json_hash(value: &Value) -> u64 {
     hash
 }
 
+fn eat(hash: &mut u64, bytes: &[u8]) {
+    for byte in bytes {
+        *hash ^= u64::from(*byte);
+        *hash = hash.wrapping_mul(FNV_PRIME);
+    }
+}
+
 fn feed(hash: &mut u64, value: &Value) {
-    let mut eat = |bytes: &[u8]| {
-        for byte in bytes {
-            *hash ^= u64::from(*byte);
-            *hash = hash.wrapping_mul(FNV_PRIME);
-        }
-    };
     match value {
         Value::Object(map) => {
-            eat(b"{");
+            eat(hash, b"{");
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             for key in keys {
-                eat(key.as_bytes());
-                eat(b":");
+                eat(hash, key.as_bytes());
+                eat(hash, b":");
                 if let Some(v) = map.get(key) {
                     feed(hash, v);
                 }
-                eat(b",");
+                eat(hash, b",");
             }
-            eat(b"}");
+            eat(hash, b"}");
         }
         Value::Array(items) => {
-            eat(b"[");
+            eat(hash, b"[");
             for item in items {
                 feed(hash, item);
-                eat(b",");
+                eat(hash, b",");
             }
-            eat(b"]");
+            eat(hash, b"]");
         }
-        other => eat(other.to_string().as_bytes()),
+        other => eat(hash, other.to_string().as_bytes()),
     }
 }
 
@@ -87,7 +90,7 @@ pub fn hex(parts: &[&[u8]], n: usize) -> String {
         let seed = round.to_le_bytes();
         let mut all: Vec<&[u8]> = parts.to_vec();
         all.push(&seed);
-        out.push_str(&format!("{:016x}", fnv(&all)));
+        let _ = write!(out, "{:016x}", fnv(&all));
         round += 1;
     }
     out.truncate(n);
@@ -104,7 +107,10 @@ mod tests {
         let a: Value = serde_json::from_str(r#"{"a":1,"b":{"c":[1,2]}}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"b":{"c":[1,2]},"a":1}"#).unwrap();
         assert_eq!(json_hash(&a), json_hash(&b));
-        assert_ne!(json_hash(&a), json_hash(&json!({"a": 1, "b": {"c": [2, 1]}})));
+        assert_ne!(
+            json_hash(&a),
+            json_hash(&json!({"a": 1, "b": {"c": [2, 1]}}))
+        );
     }
 
     #[test]

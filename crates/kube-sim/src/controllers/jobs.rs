@@ -13,78 +13,123 @@ const BACKOFF_CAP_MS: i64 = 360_000;
 
 pub fn reconcile(pass: &mut Pass<'_>) {
     for key in pass.index.of(Kind::Job).to_vec() {
-        let Some(job) = pass.store.get(&key) else {
+        let Some(job) = pass.changed(&key, 0) else {
             continue;
         };
-        if pass.unchanged(job) {
-            continue;
-        }
-        let job = job.clone();
         let due = sync(pass, &job);
-        pass.done(&job, due);
+        pass.done(&job, 0, due);
     }
 }
 
 fn finished(job: &Value) -> bool {
-    ["Complete", "Failed"].iter().any(|kind| meta::condition(job, kind).is_some_and(|c| meta::text(c, "/status") == "True"))
+    ["Complete", "Failed"]
+        .iter()
+        .any(|kind| meta::condition(job, kind).is_some_and(|c| meta::text(c, "/status") == "True"))
 }
 
 fn restarts(pod: &Value) -> i64 {
-    pod.pointer("/status/containerStatuses").and_then(Value::as_array).map_or(0, |cs| cs.iter().map(|c| meta::int(c, "/restartCount", 0)).sum())
+    pod.pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .map_or(0, |cs| {
+            cs.iter().map(|c| meta::int(c, "/restartCount", 0)).sum()
+        })
 }
 
 /// When the last failed pod's container finished (simulated ms).
 fn last_failure_ms(pods: &[Value]) -> Option<i64> {
     pods.iter()
         .filter(|p| meta::text(p, "/status/phase") == "Failed")
-        .flat_map(|p| p.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|p| {
+            p.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|c| crate::clock::parse_time(meta::text(&c, "/state/terminated/finishedAt")))
-        .map(|t| t.as_millisecond())
+        .map(jiff::Timestamp::as_millisecond)
         .max()
 }
 
+fn count(pods: &[Value], phase: &str) -> i64 {
+    i64::try_from(
+        pods.iter()
+            .filter(|p| meta::text(p, "/status/phase") == phase)
+            .count(),
+    )
+    .unwrap_or(0)
+}
+
+/// Conditions a finished Job gets: the criterion met, then the verdict.
+fn verdict(criterion: &str, kind: &str, reason: &str, message: &str, now: &str) -> [Value; 2] {
+    [criterion, kind].map(|k| {
+        json!({ "type": k, "status": "True", "reason": reason, "message": message,
+                "lastProbeTime": now, "lastTransitionTime": now })
+    })
+}
+
 fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
-    let pods = pass.owned(Kind::Pod, job);
-    let active: Vec<&Value> = pods.iter().filter(|p| meta::pod_active(p)).collect();
-    let succeeded = i64::try_from(pods.iter().filter(|p| meta::text(p, "/status/phase") == "Succeeded").count()).unwrap_or(0);
-    let failed_pods = i64::try_from(pods.iter().filter(|p| meta::text(p, "/status/phase") == "Failed").count()).unwrap_or(0);
-    let failed = failed_pods + active.iter().map(|p| restarts(p)).sum::<i64>();
-    let ready = i64::try_from(active.iter().filter(|p| meta::pod_ready(p)).count()).unwrap_or(0);
-    let completions = meta::int(job, "/spec/completions", 1).max(0);
-    let parallelism = meta::int(job, "/spec/parallelism", 1).max(0);
-    let backoff_limit = meta::int(job, "/spec/backoffLimit", 6).max(0);
-    let suspended = job.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
-
-    let old = job.get("status").cloned().unwrap_or_else(|| json!({}));
-    let mut status = json!({});
-    status["startTime"] = old.get("startTime").cloned().unwrap_or_else(|| json!(pass.now));
-    let mut conditions = old.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut active_count = i64::try_from(active.len()).unwrap_or(0);
-    let mut due = None;
-
     if finished(job) {
         return None;
     }
-    let condition = |kind: &str, reason: &str, message: &str, now: &str| {
-        json!({ "type": kind, "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now })
-    };
+    let pods = pass.owned(Kind::Pod, job);
+    let active: Vec<&Value> = pods.iter().filter(|p| meta::pod_active(p)).collect();
+    let succeeded = count(&pods, "Succeeded");
+    let failed_pods = count(&pods, "Failed");
+    let failed = failed_pods + active.iter().map(|p| restarts(p)).sum::<i64>();
+    let ready = i64::try_from(active.iter().filter(|p| meta::pod_ready(p)).count()).unwrap_or(0);
+    let completions = meta::int(job, "/spec/completions", 1).max(0);
+    let backoff_limit = meta::int(job, "/spec/backoffLimit", 6).max(0);
+
+    let old = job.get("status").cloned().unwrap_or_else(|| json!({}));
+    let mut status = json!({});
+    status["startTime"] = old
+        .get("startTime")
+        .cloned()
+        .unwrap_or_else(|| json!(pass.now));
+    let mut conditions = old
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut active_count = i64::try_from(active.len()).unwrap_or(0);
+    let mut due = None;
     if failed > backoff_limit {
         for pod in &active {
             pods::delete(pass, pod);
         }
         active_count = 0;
         let message = "Job has reached the specified backoff limit";
-        conditions.push(condition("FailureTarget", "BackoffLimitExceeded", message, &pass.now));
-        conditions.push(condition("Failed", "BackoffLimitExceeded", message, &pass.now));
-        events::record(pass, job, &Event::warning("job-controller", "BackoffLimitExceeded", message));
+        conditions.extend(verdict(
+            "FailureTarget",
+            "Failed",
+            "BackoffLimitExceeded",
+            message,
+            &pass.now,
+        ));
+        events::record(
+            pass,
+            job,
+            &Event::warning("job-controller", "BackoffLimitExceeded", message),
+        );
     } else if succeeded >= completions {
         let message = "Reached expected number of completions";
-        conditions.push(condition("SuccessCriteriaMet", "CompletionsReached", message, &pass.now));
-        conditions.push(condition("Complete", "CompletionsReached", message, &pass.now));
+        conditions.extend(verdict(
+            "SuccessCriteriaMet",
+            "Complete",
+            "CompletionsReached",
+            message,
+            &pass.now,
+        ));
         status["completionTime"] = json!(pass.now);
-        events::record(pass, job, &Event::normal("job-controller", "Completed", "Job completed"));
-    } else if !suspended {
-        let wanted = parallelism.min(completions - succeeded);
+        events::record(
+            pass,
+            job,
+            &Event::normal("job-controller", "Completed", "Job completed"),
+        );
+    } else if job.pointer("/spec/suspend").and_then(Value::as_bool) != Some(true) {
+        let wanted = meta::int(job, "/spec/parallelism", 1)
+            .max(0)
+            .min(completions - succeeded);
         let backoff = if failed_pods > 0 {
             let exponent = u32::try_from(failed_pods - 1).unwrap_or(u32::MAX).min(10);
             (10_000_i64 << exponent).min(BACKOFF_CAP_MS)
@@ -92,14 +137,13 @@ fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
             0
         };
         let ready_at = last_failure_ms(&pods).map_or(pass.now_ms, |t| t + backoff);
-        if active_count < wanted {
-            if ready_at > pass.now_ms {
-                due = Some(ready_at);
-            } else {
-                for _ in active_count..wanted {
-                    if create_pod(pass, job) {
-                        active_count += 1;
-                    }
+        if active_count < wanted && ready_at > pass.now_ms {
+            due = Some(ready_at);
+        } else if active_count < wanted {
+            let missing = wanted - active_count;
+            for _ in 0..missing {
+                if create_pod(pass, job) {
+                    active_count += 1;
                 }
             }
         }
@@ -118,8 +162,15 @@ fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
 }
 
 fn create_pod(pass: &mut Pass<'_>, job: &Value) -> bool {
-    let template = job.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
-    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let template = job
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut metadata = template
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.remove("creationTimestamp");
         m.remove("name");
@@ -129,14 +180,23 @@ fn create_pod(pass: &mut Pass<'_>, job: &Value) -> bool {
     metadata["namespace"] = json!(meta::namespace(job));
     metadata["labels"] = meta::labels_with(
         metadata.get("labels"),
-        &[("batch.kubernetes.io/controller-uid", uid), ("batch.kubernetes.io/job-name", name), ("controller-uid", uid), ("job-name", name)],
+        &[
+            ("batch.kubernetes.io/controller-uid", uid),
+            ("batch.kubernetes.io/job-name", name),
+            ("controller-uid", uid),
+            ("job-name", name),
+        ],
     );
     metadata["ownerReferences"] = meta::owner_reference(job);
     let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})) });
     match pass.create(Kind::Pod, meta::namespace(job), pod) {
         Some(created) => {
             let message = format!("Created pod: {}", meta::name(&created));
-            events::record(pass, job, &Event::normal("job-controller", "SuccessfulCreate", message));
+            events::record(
+                pass,
+                job,
+                &Event::normal("job-controller", "SuccessfulCreate", message),
+            );
             true
         }
         None => false,

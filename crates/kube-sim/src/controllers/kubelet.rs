@@ -59,10 +59,17 @@ impl<'a> Container<'a> {
         let probe = spec.get("readinessProbe");
         let probe_failure = match probe {
             Some(p) if p.get("tcpSocket").is_some() => {
-                let probe_port = p.pointer("/tcpSocket/port").and_then(Value::as_i64).unwrap_or(port);
-                format!("Readiness probe failed: dial tcp {pod_ip}:{probe_port}: connect: connection refused")
+                let probe_port = p
+                    .pointer("/tcpSocket/port")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(port);
+                format!(
+                    "Readiness probe failed: dial tcp {pod_ip}:{probe_port}: connect: connection refused"
+                )
             }
-            Some(p) if p.get("exec").is_some() => "Readiness probe failed: command exited with status 1".to_owned(),
+            Some(p) if p.get("exec").is_some() => {
+                "Readiness probe failed: command exited with status 1".to_owned()
+            }
             _ => "Readiness probe failed: HTTP probe failed with statuscode: 503".to_owned(),
         };
         Self {
@@ -123,12 +130,22 @@ struct Run {
 }
 
 /// Evaluates a container that started at `start` (simulated ms).
-pub fn report(pod: PodFacts<'_>, container: &Container<'_>, script: &Script, start: i64, now: i64) -> Report {
+pub fn report(
+    pod: PodFacts<'_>,
+    container: &Container<'_>,
+    script: &Script,
+    start: i64,
+    now: i64,
+) -> Report {
     match script.behaviour {
         Behaviour::PullError | Behaviour::Unschedulable => pull_failing(pod, container, start, now),
         Behaviour::CrashLoop | Behaviour::OomKilled => crashing(pod, container, script, start, now),
         Behaviour::Ready { after_secs } => {
-            let ready_at = start + i64::try_from(after_secs).unwrap_or(i64::MAX / 4).saturating_mul(1000).max(container.probe_delay_ms);
+            let ready_at = start
+                + i64::try_from(after_secs)
+                    .unwrap_or(i64::MAX / 4)
+                    .saturating_mul(1000)
+                    .max(container.probe_delay_ms);
             if pod.policy == RestartPolicy::Always {
                 running(pod, container, script, start, now, Some(ready_at))
             } else {
@@ -139,7 +156,14 @@ pub fn report(pod: PodFacts<'_>, container: &Container<'_>, script: &Script, sta
     }
 }
 
-fn running(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64, now: i64, ready_at: Option<i64>) -> Report {
+fn running(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    script: &Script,
+    start: i64,
+    now: i64,
+    ready_at: Option<i64>,
+) -> Report {
     let ready = ready_at.is_some_and(|r| now >= r);
     let mut events = started_events(c, start, start, 1, false);
     let mut next_ms = ready_at.filter(|r| now < *r);
@@ -148,7 +172,14 @@ fn running(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64, no
         let first = start + c.probe_delay_ms.max(1000);
         if now >= first {
             let count = (now - first) / c.probe_period_ms + 1;
-            events.push(occurrence("Unhealthy", true, c.probe_failure.clone(), count, first, first + (count - 1) * c.probe_period_ms));
+            events.push(occurrence(
+                "Unhealthy",
+                true,
+                c.probe_failure.clone(),
+                count,
+                first,
+                first + (count - 1) * c.probe_period_ms,
+            ));
             next_ms = Some(first + count * c.probe_period_ms);
         } else {
             next_ms = Some(first);
@@ -160,15 +191,29 @@ fn running(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64, no
         ready,
         started: true,
         finished: None,
-        ready_changed_ms: if ready { ready_at.unwrap_or(start) } else { start },
+        ready_changed_ms: if ready {
+            ready_at.unwrap_or(start)
+        } else {
+            start
+        },
         next_ms,
         events,
-        logs: ContainerLogs { current: lines(c, script, start, None), previous: Vec::new() },
+        logs: ContainerLogs {
+            current: lines(c, script, start, None),
+            previous: Vec::new(),
+        },
     }
 }
 
 /// A run-to-completion container (a Job's): runs until `end`, then exits 0.
-fn completing(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64, now: i64, end: i64) -> Report {
+fn completing(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    script: &Script,
+    start: i64,
+    now: i64,
+    end: i64,
+) -> Report {
     let events = started_events(c, start, start, 1, false);
     if now < end {
         let state = json!({ "running": { "startedAt": time(start) } });
@@ -180,10 +225,18 @@ fn completing(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64,
             ready_changed_ms: start,
             next_ms: Some(end),
             events,
-            logs: ContainerLogs { current: lines(c, script, start, None), previous: Vec::new() },
+            logs: ContainerLogs {
+                current: lines(c, script, start, None),
+                previous: Vec::new(),
+            },
         };
     }
-    let run = Run { index: 0, started: start, finished: end, exit_code: 0 };
+    let run = Run {
+        index: 0,
+        started: start,
+        finished: end,
+        exit_code: 0,
+    };
     let state = json!({ "terminated": terminated(pod, c, run, "Completed") });
     Report {
         status: status(pod, c, &state, &json!({}), false, 0, false),
@@ -193,88 +246,120 @@ fn completing(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64,
         ready_changed_ms: end,
         next_ms: None,
         events,
-        logs: ContainerLogs { current: lines(c, script, start, Some(run)), previous: Vec::new() },
+        logs: ContainerLogs {
+            current: lines(c, script, start, Some(run)),
+            previous: Vec::new(),
+        },
     }
 }
 
 fn crashing(pod: PodFacts<'_>, c: &Container<'_>, script: &Script, start: i64, now: i64) -> Report {
     let run_ms = i64::try_from(script.run_secs).unwrap_or(1).max(1) * 1000;
-    let oom = script.behaviour == Behaviour::OomKilled;
-    let reason = if oom { "OOMKilled" } else { "Error" };
+    let reason = if script.behaviour == Behaviour::OomKilled {
+        "OOMKilled"
+    } else {
+        "Error"
+    };
     let exit_code = script.exit_code;
     let restarts = pod.policy.restarts_after(exit_code);
     // Without restarts there is exactly one run.
-    let at = if restarts { cycle(start, run_ms, now) } else { cycle(start, run_ms, start) };
-    let this = Run { index: at.k, started: at.started, finished: at.active_end, exit_code };
-    let previous = at.previous_start(run_ms).map(|s| Run { index: at.k - 1, started: s, finished: s + run_ms, exit_code });
-    let restart_count = i64::from(at.k);
+    let at = cycle(start, run_ms, if restarts { now } else { start });
+    let this = Run {
+        index: at.k,
+        started: at.started,
+        finished: at.active_end,
+        exit_code,
+    };
+    let previous = at.previous_start(run_ms).map(|s| Run {
+        index: at.k - 1,
+        started: s,
+        finished: s + run_ms,
+        exit_code,
+    });
     let mut events = started_events(c, start, at.started, i64::from(at.k) + 1, true);
-
-    if !restarts && now >= this.finished {
-        let state = json!({ "terminated": terminated(pod, c, this, reason) });
-        return Report {
-            status: status(pod, c, &state, &json!({}), false, 0, false),
-            ready: false,
-            started: true,
-            finished: Some(exit_code),
-            ready_changed_ms: start,
-            next_ms: None,
-            events,
-            logs: ContainerLogs { current: lines(c, script, this.started, Some(this)), previous: Vec::new() },
-        };
-    }
-    if at.waiting(now) {
-        // Back-off after run k: restartCount is still k, the last state is run k.
-        let backoffs = i64::from(at.k) + 1;
-        let delay = backoff_ms(at.k) / 1000;
-        events.push(occurrence(
-            "BackOff",
-            true,
-            format!("Back-off restarting failed container {} in pod {}_{}({})", c.name, pod.name, pod.namespace, pod.uid),
-            backoffs,
-            start + run_ms,
-            this.finished,
-        ));
-        let message = format!("back-off {}s restarting failed container={} pod={}_{}({})", delay, c.name, pod.name, pod.namespace, pod.uid);
-        let state = json!({ "waiting": { "reason": "CrashLoopBackOff", "message": message } });
-        let last = json!({ "terminated": terminated(pod, c, this, reason) });
-        let last_lines = lines(c, script, this.started, Some(this));
-        return Report {
-            status: status(pod, c, &state, &last, false, restart_count, false),
-            ready: false,
-            started: true,
-            finished: None,
-            ready_changed_ms: start,
-            next_ms: Some(at.next_start),
-            events,
-            logs: ContainerLogs { current: last_lines.clone(), previous: last_lines },
-        };
-    }
-    if at.k > 0 {
-        events.push(occurrence(
-            "BackOff",
-            true,
-            format!("Back-off restarting failed container {} in pod {}_{}({})", c.name, pod.name, pod.namespace, pod.uid),
-            i64::from(at.k),
-            start + run_ms,
-            previous.map_or(start, |p| p.finished),
-        ));
-    }
-    let state = json!({ "running": { "startedAt": time(this.started) } });
-    let last = previous.map_or_else(|| json!({}), |p| json!({ "terminated": terminated(pod, c, p, reason) }));
-    Report {
-        status: status(pod, c, &state, &last, false, restart_count, true),
+    let mut report = Report {
+        status: Value::Null,
         ready: false,
         started: true,
         finished: None,
         ready_changed_ms: start,
         next_ms: Some(this.finished),
-        events,
-        logs: ContainerLogs {
-            current: lines(c, script, this.started, None),
-            previous: previous.map(|p| lines(c, script, p.started, Some(p))).unwrap_or_default(),
-        },
+        events: Vec::new(),
+        logs: ContainerLogs::default(),
+    };
+    let this_terminated = json!({ "terminated": terminated(pod, c, this, reason) });
+    if !restarts && now >= this.finished {
+        report.status = status(pod, c, &this_terminated, &json!({}), false, 0, false);
+        report.finished = Some(exit_code);
+        report.next_ms = None;
+        report.logs.current = lines(c, script, this.started, Some(this));
+    } else if at.waiting(now) {
+        // The back-off after run k: restartCount is still k, the last state is run k.
+        events.push(backoff_event(
+            pod,
+            c,
+            i64::from(at.k) + 1,
+            start + run_ms,
+            this.finished,
+        ));
+        let message = format!(
+            "back-off {} restarting failed container={} pod={}_{}({})",
+            go_duration(backoff_ms(at.k) / 1000),
+            c.name,
+            pod.name,
+            pod.namespace,
+            pod.uid
+        );
+        let state = json!({ "waiting": { "reason": "CrashLoopBackOff", "message": message } });
+        report.status = status(
+            pod,
+            c,
+            &state,
+            &this_terminated,
+            false,
+            i64::from(at.k),
+            false,
+        );
+        report.next_ms = Some(at.next_start);
+        report.logs.current = lines(c, script, this.started, Some(this));
+        report.logs.previous.clone_from(&report.logs.current);
+    } else {
+        if let Some(p) = previous {
+            events.push(backoff_event(
+                pod,
+                c,
+                i64::from(at.k),
+                start + run_ms,
+                p.finished,
+            ));
+        }
+        let state = json!({ "running": { "startedAt": time(this.started) } });
+        let last = previous.map_or_else(
+            || json!({}),
+            |p| json!({ "terminated": terminated(pod, c, p, reason) }),
+        );
+        report.status = status(pod, c, &state, &last, false, i64::from(at.k), true);
+        report.logs.current = lines(c, script, this.started, None);
+        report.logs.previous = previous
+            .map(|p| lines(c, script, p.started, Some(p)))
+            .unwrap_or_default();
     }
+    report.events = events;
+    report
+}
+
+fn backoff_event(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    count: i64,
+    first: i64,
+    last: i64,
+) -> Occurrence {
+    let message = format!(
+        "Back-off restarting failed container {} in pod {}_{}({})",
+        c.name, pod.name, pod.namespace, pod.uid
+    );
+    occurrence("BackOff", true, message, count, first, last)
 }
 
 fn pull_failing(pod: PodFacts<'_>, c: &Container<'_>, start: i64, now: i64) -> Report {
@@ -287,13 +372,52 @@ fn pull_failing(pod: PodFacts<'_>, c: &Container<'_>, start: i64, now: i64) -> R
         "rpc error: code = NotFound desc = failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": {full}: not found"
     );
     let mut events = vec![
-        occurrence("Pulling", false, format!("Pulling image \"{}\"", c.image), attempts, start, at.started),
-        occurrence("Failed", true, format!("Failed to pull image \"{}\": {reason}", c.image), attempts, start, at.started),
-        occurrence("Failed", true, "Error: ErrImagePull".to_owned(), attempts, start, at.started),
+        occurrence(
+            "Pulling",
+            false,
+            format!("Pulling image \"{}\"", c.image),
+            attempts,
+            start,
+            at.started,
+        ),
+        occurrence(
+            "Failed",
+            true,
+            format!("Failed to pull image \"{}\": {reason}", c.image),
+            attempts,
+            start,
+            at.started,
+        ),
+        occurrence(
+            "Failed",
+            true,
+            "Error: ErrImagePull".to_owned(),
+            attempts,
+            start,
+            at.started,
+        ),
     ];
-    let last_backoff = if backing_off { at.active_end } else { at.started - backoff_ms(at.k.saturating_sub(1)) };
-    events.push(occurrence("BackOff", false, format!("Back-off pulling image \"{}\"", c.image), backoffs, start + PULL_ATTEMPT_MS, last_backoff));
-    events.push(occurrence("Failed", true, "Error: ImagePullBackOff".to_owned(), backoffs, start + PULL_ATTEMPT_MS, last_backoff));
+    let last_backoff = if backing_off {
+        at.active_end
+    } else {
+        at.started - backoff_ms(at.k.saturating_sub(1))
+    };
+    events.push(occurrence(
+        "BackOff",
+        false,
+        format!("Back-off pulling image \"{}\"", c.image),
+        backoffs,
+        start + PULL_ATTEMPT_MS,
+        last_backoff,
+    ));
+    events.push(occurrence(
+        "Failed",
+        true,
+        "Error: ImagePullBackOff".to_owned(),
+        backoffs,
+        start + PULL_ATTEMPT_MS,
+        last_backoff,
+    ));
     let state = if backing_off {
         json!({ "waiting": { "reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{}\": ErrImagePull: {reason}", c.image) } })
     } else {
@@ -311,7 +435,11 @@ fn pull_failing(pod: PodFacts<'_>, c: &Container<'_>, start: i64, now: i64) -> R
         started: false,
         finished: None,
         ready_changed_ms: start,
-        next_ms: Some(if backing_off { at.next_start } else { at.active_end }),
+        next_ms: Some(if backing_off {
+            at.next_start
+        } else {
+            at.active_end
+        }),
         events,
         logs: ContainerLogs::default(),
     }
@@ -319,13 +447,29 @@ fn pull_failing(pod: PodFacts<'_>, c: &Container<'_>, start: i64, now: i64) -> R
 
 /// Pulling, Pulled, Created, Started: the first pull, then `runs` containers created and
 /// started (the later ones from the image already present).
-fn started_events(c: &Container<'_>, start: i64, last_start: i64, runs: i64, restarts: bool) -> Vec<Occurrence> {
+fn started_events(
+    c: &Container<'_>,
+    start: i64,
+    last_start: i64,
+    runs: i64,
+    restarts: bool,
+) -> Vec<Occurrence> {
     let mut events = vec![
-        occurrence("Pulling", false, format!("Pulling image \"{}\"", c.image), 1, start, start),
+        occurrence(
+            "Pulling",
+            false,
+            format!("Pulling image \"{}\"", c.image),
+            1,
+            start,
+            start,
+        ),
         occurrence(
             "Pulled",
             false,
-            format!("Successfully pulled image \"{}\" in 812ms (812ms including waiting). Image size: 18274928 bytes.", c.image),
+            format!(
+                "Successfully pulled image \"{}\" in 812ms (812ms including waiting). Image size: 18274928 bytes.",
+                c.image
+            ),
             1,
             start,
             start,
@@ -341,13 +485,41 @@ fn started_events(c: &Container<'_>, start: i64, last_start: i64, runs: i64, res
             last_start,
         ));
     }
-    events.push(occurrence("Created", false, format!("Created container: {}", c.name), runs, start, last_start));
-    events.push(occurrence("Started", false, format!("Started container {}", c.name), runs, start, last_start));
+    events.push(occurrence(
+        "Created",
+        false,
+        format!("Created container: {}", c.name),
+        runs,
+        start,
+        last_start,
+    ));
+    events.push(occurrence(
+        "Started",
+        false,
+        format!("Started container {}", c.name),
+        runs,
+        start,
+        last_start,
+    ));
     events
 }
 
-fn occurrence(reason: &'static str, warning: bool, message: String, count: i64, first_ms: i64, last_ms: i64) -> Occurrence {
-    Occurrence { reason, warning, message, count, first_ms, last_ms }
+fn occurrence(
+    reason: &'static str,
+    warning: bool,
+    message: String,
+    count: i64,
+    first_ms: i64,
+    last_ms: i64,
+) -> Occurrence {
+    Occurrence {
+        reason,
+        warning,
+        message,
+        count,
+        first_ms,
+        last_ms,
+    }
 }
 
 fn terminated(pod: PodFacts<'_>, c: &Container<'_>, run: Run, reason: &str) -> Value {
@@ -360,9 +532,23 @@ fn terminated(pod: PodFacts<'_>, c: &Container<'_>, run: Run, reason: &str) -> V
     })
 }
 
-fn status(pod: PodFacts<'_>, c: &Container<'_>, state: &Value, last: &Value, ready: bool, restart_count: i64, started: bool) -> Value {
+fn status(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    state: &Value,
+    last: &Value,
+    ready: bool,
+    restart_count: i64,
+    started: bool,
+) -> Value {
     let full = qualified(c.image);
-    let repository = full.split('@').next().unwrap_or(&full).rsplit_once(':').map_or(full.as_str(), |(r, _)| r).to_owned();
+    let repository = full
+        .split('@')
+        .next()
+        .unwrap_or(&full)
+        .rsplit_once(':')
+        .map_or(full.as_str(), |(r, _)| r)
+        .to_owned();
     let index = u32::try_from(restart_count).unwrap_or(0);
     json!({
         "containerID": container_id(pod, c, index),
@@ -378,7 +564,13 @@ fn status(pod: PodFacts<'_>, c: &Container<'_>, state: &Value, last: &Value, rea
 }
 
 fn container_id(pod: PodFacts<'_>, c: &Container<'_>, run: u32) -> String {
-    format!("containerd://{}", hex(&[pod.uid.as_bytes(), c.name.as_bytes(), &run.to_le_bytes()], 64))
+    format!(
+        "containerd://{}",
+        hex(
+            &[pod.uid.as_bytes(), c.name.as_bytes(), &run.to_le_bytes()],
+            64
+        )
+    )
 }
 
 /// The log lines of a run that started at `start`, and ended as `end` says.
@@ -392,14 +584,23 @@ fn lines(c: &Container<'_>, script: &Script, start: i64, end: Option<Run>) -> Ve
         Behaviour::CrashLoop => {
             out.push(format!("{t0} connecting to database at postgres:5432"));
             if let Some(run) = end {
-                out.push(format!("{} fatal: dial tcp 10.96.0.20:5432: connect: connection refused", time(run.finished)));
-                out.push(format!("{} exiting with status {}", time(run.finished), run.exit_code));
+                out.push(format!(
+                    "{} fatal: dial tcp 10.96.0.20:5432: connect: connection refused",
+                    time(run.finished)
+                ));
+                out.push(format!(
+                    "{} exiting with status {}",
+                    time(run.finished),
+                    run.exit_code
+                ));
             }
         }
         Behaviour::OomKilled => out.push(format!("{t0} loading dataset into memory")),
         Behaviour::NeverReady => {
             out.push(format!("{t0} listening on :{}", c.port));
-            out.push(format!("{t0} waiting for dependencies before reporting ready"));
+            out.push(format!(
+                "{t0} waiting for dependencies before reporting ready"
+            ));
         }
         Behaviour::Ready { .. } | Behaviour::PullError | Behaviour::Unschedulable => {
             out.push(format!("{t0} listening on :{}", c.port));
@@ -411,9 +612,20 @@ fn lines(c: &Container<'_>, script: &Script, start: i64, end: Option<Run>) -> Ve
     out
 }
 
+/// Seconds as Go prints a `time.Duration` in kubelet messages: `40s`, `1m20s`, `5m0s`.
+fn go_duration(secs: i64) -> String {
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
 /// Simulated ms as a Kubernetes timestamp.
 pub fn time(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map(format_time).unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms)
+        .map(format_time)
+        .unwrap_or_default()
 }
 
 /// The image as a container runtime reports it: `nginx` → `docker.io/library/nginx:latest`.
@@ -423,7 +635,8 @@ pub fn qualified(image: &str) -> String {
         None => (image, None),
     };
     let first = name.split('/').next().unwrap_or(name);
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let mut full = if has_registry {
         name.to_owned()
     } else if name.contains('/') {
@@ -447,7 +660,12 @@ mod tests {
     use super::*;
 
     fn facts(policy: RestartPolicy) -> PodFacts<'static> {
-        PodFacts { name: "web-1", namespace: "default", uid: "u1", policy }
+        PodFacts {
+            name: "web-1",
+            namespace: "default",
+            uid: "u1",
+            policy,
+        }
     }
 
     fn spec() -> Value {
@@ -455,7 +673,16 @@ mod tests {
     }
 
     fn script(behaviour: Behaviour) -> Script {
-        Script { behaviour, exit_code: if behaviour == Behaviour::OomKilled { 137 } else { 1 }, run_secs: 1, logs: Vec::new() }
+        Script {
+            behaviour,
+            exit_code: if behaviour == Behaviour::OomKilled {
+                137
+            } else {
+                1
+            },
+            run_secs: 1,
+            logs: Vec::new(),
+        }
     }
 
     #[test]
@@ -471,12 +698,38 @@ mod tests {
         let spec = spec();
         let c = Container::from_spec(&spec, "10.0.0.1");
         // Run 0 ends at 1 s, back-off to 11 s, run 1 ends at 12 s, back-off 20 s to 32 s.
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::CrashLoop), 0, 15_000);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::CrashLoop),
+            0,
+            15_000,
+        );
         assert_eq!(r.status["restartCount"], 1);
         assert_eq!(r.status["state"]["waiting"]["reason"], "CrashLoopBackOff");
-        assert!(r.status["state"]["waiting"]["message"].as_str().unwrap().starts_with("back-off 20s"));
+        assert!(
+            r.status["state"]["waiting"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("back-off 20s")
+        );
         assert_eq!(r.status["lastState"]["terminated"]["exitCode"], 1);
         assert_eq!(r.next_ms, Some(32_000));
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::CrashLoop),
+            0,
+            3_600_000,
+        );
+        let message = r.status["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.starts_with("back-off 5m0s") || r.status["state"]["running"].is_object(),
+            "{message}"
+        );
         assert!(r.logs.previous.iter().any(|l| l.contains("fatal")));
         let backoff = r.events.iter().find(|e| e.reason == "BackOff").unwrap();
         assert_eq!(backoff.count, 2);
@@ -486,12 +739,30 @@ mod tests {
     fn oom_and_never_policy() {
         let spec = spec();
         let c = Container::from_spec(&spec, "10.0.0.1");
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::OomKilled), 0, 500);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::OomKilled),
+            0,
+            500,
+        );
         assert!(r.status["state"]["running"].is_object());
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::OomKilled), 0, 11_500);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::OomKilled),
+            0,
+            11_500,
+        );
         assert_eq!(r.status["lastState"]["terminated"]["reason"], "OOMKilled");
         assert_eq!(r.status["lastState"]["terminated"]["exitCode"], 137);
-        let r = report(facts(RestartPolicy::Never), &c, &script(Behaviour::CrashLoop), 0, 60_000);
+        let r = report(
+            facts(RestartPolicy::Never),
+            &c,
+            &script(Behaviour::CrashLoop),
+            0,
+            60_000,
+        );
         assert_eq!(r.finished, Some(1));
         assert_eq!(r.status["state"]["terminated"]["reason"], "Error");
     }
@@ -500,9 +771,21 @@ mod tests {
     fn pull_errors_alternate_and_never_start() {
         let spec = spec();
         let c = Container::from_spec(&spec, "10.0.0.1");
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::PullError), 0, 500);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::PullError),
+            0,
+            500,
+        );
         assert_eq!(r.status["state"]["waiting"]["reason"], "ErrImagePull");
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::PullError), 0, 5000);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::PullError),
+            0,
+            5000,
+        );
         assert_eq!(r.status["state"]["waiting"]["reason"], "ImagePullBackOff");
         assert!(!r.started);
     }
@@ -514,7 +797,13 @@ mod tests {
         let slow = script(Behaviour::Ready { after_secs: 30 });
         assert!(!report(facts(RestartPolicy::Always), &c, &slow, 0, 29_000).ready);
         assert!(report(facts(RestartPolicy::Always), &c, &slow, 0, 30_000).ready);
-        let r = report(facts(RestartPolicy::Always), &c, &script(Behaviour::NeverReady), 0, 25_000);
+        let r = report(
+            facts(RestartPolicy::Always),
+            &c,
+            &script(Behaviour::NeverReady),
+            0,
+            25_000,
+        );
         let unhealthy = r.events.iter().find(|e| e.reason == "Unhealthy").unwrap();
         assert_eq!(unhealthy.count, 3);
         assert!(!r.ready);

@@ -5,12 +5,18 @@ use serde_json::{Value, json};
 
 /// The string at a JSON pointer, or "".
 pub fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// The integer at a JSON pointer, or `default`.
 pub fn int(object: &Value, pointer: &str, default: i64) -> i64 {
-    object.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
+    object
+        .pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(default)
 }
 
 pub fn name(object: &Value) -> &str {
@@ -26,11 +32,16 @@ pub fn uid(object: &Value) -> &str {
 }
 
 pub fn resource_version(object: &Value) -> u64 {
-    text(object, "/metadata/resourceVersion").parse().unwrap_or(0)
+    text(object, "/metadata/resourceVersion")
+        .parse()
+        .unwrap_or(0)
 }
 
 pub fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
 }
 
 /// The uid of the object's controlling owner.
@@ -62,10 +73,17 @@ pub fn owner_reference(owner: &Value) -> Value {
 pub fn scaled(value: Option<&Value>, total: i64, round_up: bool, default: i64) -> i64 {
     match value {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(default),
-        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.trim().parse::<i64>().ok()) {
+        Some(Value::String(s)) => match s
+            .strip_suffix('%')
+            .and_then(|p| p.trim().parse::<i64>().ok())
+        {
             Some(percent) => {
                 let scaled = total * percent;
-                if round_up { (scaled + 99).div_euclid(100) } else { scaled.div_euclid(100) }
+                if round_up {
+                    (scaled + 99).div_euclid(100)
+                } else {
+                    scaled.div_euclid(100)
+                }
             }
             None => s.parse().unwrap_or(default),
         },
@@ -94,18 +112,28 @@ pub enum Stamp {
 /// Puts a condition into `conditions`. The transition time moves only when the status flips:
 /// never rewriting times of an unchanged condition is what lets a no-op pass write nothing.
 pub fn set_condition(conditions: &mut Vec<Value>, c: Condition<'_>, now: &str, stamp: Stamp) {
-    let existing = conditions.iter().position(|x| x.get("type").and_then(Value::as_str) == Some(c.kind));
+    let existing = conditions
+        .iter()
+        .position(|x| x.get("type").and_then(Value::as_str) == Some(c.kind));
     let old = existing.map(|i| conditions[i].clone());
     let same_status = old.as_ref().is_some_and(|o| text(o, "/status") == c.status);
-    let same_text = old.as_ref().is_some_and(|o| text(o, "/reason") == c.reason && text(o, "/message") == c.message);
+    let same_text = old
+        .as_ref()
+        .is_some_and(|o| text(o, "/reason") == c.reason && text(o, "/message") == c.message);
     let transition = match &old {
-        Some(o) if same_status => o.get("lastTransitionTime").cloned().unwrap_or_else(|| json!(now)),
+        Some(o) if same_status => o
+            .get("lastTransitionTime")
+            .cloned()
+            .unwrap_or_else(|| json!(now)),
         _ => json!(now),
     };
     let mut condition = json!({ "type": c.kind, "status": c.status });
     if let Stamp::WithUpdate { touch } = stamp {
         let update = match &old {
-            Some(o) if same_status && same_text && !touch => o.get("lastUpdateTime").cloned().unwrap_or_else(|| json!(now)),
+            Some(o) if same_status && same_text && !touch => o
+                .get("lastUpdateTime")
+                .cloned()
+                .unwrap_or_else(|| json!(now)),
             _ => json!(now),
         };
         condition["lastUpdateTime"] = update;
@@ -134,7 +162,8 @@ pub fn pod_ready(pod: &Value) -> bool {
 
 /// Running or Pending pods count towards a workload's replicas; finished ones do not.
 pub fn pod_active(pod: &Value) -> bool {
-    !matches!(text(pod, "/status/phase"), "Succeeded" | "Failed") && pod.pointer("/metadata/deletionTimestamp").is_none()
+    !matches!(text(pod, "/status/phase"), "Succeeded" | "Failed")
+        && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
 /// Inserts `count` into a status object only when non-zero, as Go's `omitempty` does, so
@@ -147,7 +176,10 @@ pub fn put_count(status: &mut Value, field: &str, count: i64) {
 
 /// Template labels plus `extra`, as pods and ReplicaSets carry them.
 pub fn labels_with(template_labels: Option<&Value>, extra: &[(&str, &str)]) -> Value {
-    let mut labels = template_labels.cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut labels = template_labels
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     for (k, v) in extra {
         labels[*k] = json!(v);
     }
@@ -169,13 +201,42 @@ mod tests {
     #[test]
     fn conditions_keep_their_times_unless_they_change() {
         let mut conditions = Vec::new();
-        let up = Condition { kind: "Available", status: "True", reason: "R", message: "m" };
-        set_condition(&mut conditions, up, "t1", Stamp::WithUpdate { touch: false });
-        set_condition(&mut conditions, up, "t2", Stamp::WithUpdate { touch: false });
+        let up = Condition {
+            kind: "Available",
+            status: "True",
+            reason: "R",
+            message: "m",
+        };
+        set_condition(
+            &mut conditions,
+            up,
+            "t1",
+            Stamp::WithUpdate { touch: false },
+        );
+        set_condition(
+            &mut conditions,
+            up,
+            "t2",
+            Stamp::WithUpdate { touch: false },
+        );
         assert_eq!(conditions[0]["lastUpdateTime"], "t1");
         set_condition(&mut conditions, up, "t3", Stamp::WithUpdate { touch: true });
-        assert_eq!((conditions[0]["lastUpdateTime"].as_str(), conditions[0]["lastTransitionTime"].as_str()), (Some("t3"), Some("t1")));
-        set_condition(&mut conditions, Condition { status: "False", ..up }, "t4", Stamp::WithUpdate { touch: false });
+        assert_eq!(
+            (
+                conditions[0]["lastUpdateTime"].as_str(),
+                conditions[0]["lastTransitionTime"].as_str()
+            ),
+            (Some("t3"), Some("t1"))
+        );
+        set_condition(
+            &mut conditions,
+            Condition {
+                status: "False",
+                ..up
+            },
+            "t4",
+            Stamp::WithUpdate { touch: false },
+        );
         assert_eq!(conditions[0]["lastTransitionTime"], "t4");
     }
 }

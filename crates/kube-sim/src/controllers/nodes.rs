@@ -25,7 +25,14 @@ pub fn schedulable(pass: &Pass<'_>) -> Vec<(String, Value)> {
         .iter()
         .filter_map(|k| pass.store.get(k))
         .filter(|n| n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true))
-        .map(|n| (meta::name(n).to_owned(), n.pointer("/metadata/labels").cloned().unwrap_or_else(|| json!({}))))
+        .map(|n| {
+            (
+                meta::name(n).to_owned(),
+                n.pointer("/metadata/labels")
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+            )
+        })
         .collect()
 }
 
@@ -37,11 +44,15 @@ pub fn fits(labels: &Value, pod_spec: &Value) -> bool {
         .is_none_or(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
-/// A node's InternalIP.
+/// A node's `InternalIP` address.
 pub fn internal_ip(pass: &Pass<'_>, node: &str) -> String {
     pass.store
         .get(&pass.types.key(Kind::Node, "", node))
-        .and_then(|n| n.pointer("/status/addresses").and_then(Value::as_array).cloned())
+        .and_then(|n| {
+            n.pointer("/status/addresses")
+                .and_then(Value::as_array)
+                .cloned()
+        })
         .and_then(|addresses| {
             addresses
                 .iter()

@@ -42,7 +42,12 @@ const KINDS: &[(Kind, &str, &str, &str)] = &[
     (Kind::ReplicaSet, "apps", "v1", "replicasets"),
     (Kind::StatefulSet, "apps", "v1", "statefulsets"),
     (Kind::DaemonSet, "apps", "v1", "daemonsets"),
-    (Kind::ControllerRevision, "apps", "v1", "controllerrevisions"),
+    (
+        Kind::ControllerRevision,
+        "apps",
+        "v1",
+        "controllerrevisions",
+    ),
     (Kind::Job, "batch", "v1", "jobs"),
     (Kind::Service, "", "v1", "services"),
     (Kind::Ingress, "networking.k8s.io", "v1", "ingresses"),
@@ -51,7 +56,10 @@ const KINDS: &[(Kind, &str, &str, &str)] = &[
 
 impl Kind {
     pub fn of(group: &str, plural: &str) -> Option<Self> {
-        KINDS.iter().find(|(_, g, _, p)| *g == group && *p == plural).map(|(k, ..)| *k)
+        KINDS
+            .iter()
+            .find(|(_, g, _, p)| *g == group && *p == plural)
+            .map(|(k, ..)| *k)
     }
 }
 
@@ -65,7 +73,10 @@ impl Types {
     pub fn new(store: &Store) -> Option<Self> {
         let mut types = HashMap::new();
         for (kind, group, version, plural) in KINDS {
-            types.insert(*kind, store.registry().by_plural(group, version, plural)?.clone());
+            types.insert(
+                *kind,
+                store.registry().by_plural(group, version, plural)?.clone(),
+            );
         }
         Some(Self { types })
     }
@@ -106,7 +117,11 @@ impl Index {
                 let rv = meta::text(object, "/metadata/resourceVersion");
                 let print = index.child_prints.entry(owner.to_owned()).or_insert(0);
                 *print = print.wrapping_add(fnv(&[rv.as_bytes(), key.name.as_bytes()]));
-                index.children.entry(owner.to_owned()).or_default().push(key.clone());
+                index
+                    .children
+                    .entry(owner.to_owned())
+                    .or_default()
+                    .push(key.clone());
             }
         }
         index
@@ -123,7 +138,12 @@ impl Index {
     /// The fingerprint of an object and its dependants.
     pub fn print(&self, object: &Value) -> u64 {
         let own = fnv(&[meta::text(object, "/metadata/resourceVersion").as_bytes()]);
-        own ^ self.child_prints.get(meta::uid(object)).copied().unwrap_or(0).rotate_left(17)
+        own ^ self
+            .child_prints
+            .get(meta::uid(object))
+            .copied()
+            .unwrap_or(0)
+            .rotate_left(17)
     }
 }
 
@@ -162,35 +182,70 @@ pub struct Pass<'a> {
 
 impl std::fmt::Debug for Pass<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pass").field("now", &self.now).field("wrote", &self.wrote).finish_non_exhaustive()
+        f.debug_struct("Pass")
+            .field("now", &self.now)
+            .field("wrote", &self.wrote)
+            .finish_non_exhaustive()
     }
 }
 
 impl<'a> Pass<'a> {
-    pub fn new(store: &'a mut Store, sim: &'a Sim, types: &'a Types, memory: &'a mut Memory, now_ms: i64) -> Self {
+    pub fn new(
+        store: &'a mut Store,
+        sim: &'a Sim,
+        types: &'a Types,
+        memory: &'a mut Memory,
+        now_ms: i64,
+    ) -> Self {
         let index = Index::build(store);
-        let now = crate::clock::format_time(jiff::Timestamp::from_millisecond(now_ms).unwrap_or_else(|_| sim.clock.now()));
-        Self { store, sim, types, memory, index, now_ms, now, wrote: false, due_ms: None, visited: HashSet::new() }
-    }
-
-    /// Whether `object` can be skipped: unchanged since last time and nothing of its is due.
-    pub fn unchanged(&mut self, object: &Value) -> bool {
-        let uid = meta::uid(object);
-        self.visited.insert(uid.to_owned());
-        let print = self.index.print(object);
-        match self.memory.seen.get(uid) {
-            Some(seen) if seen.print == print && seen.due_ms.is_none_or(|d| d > self.now_ms) => {
-                self.wake_at(seen.due_ms);
-                true
-            }
-            _ => false,
+        let now = crate::clock::format_time(
+            jiff::Timestamp::from_millisecond(now_ms).unwrap_or_else(|_| sim.clock.now()),
+        );
+        Self {
+            store,
+            sim,
+            types,
+            memory,
+            index,
+            now_ms,
+            now,
+            wrote: false,
+            due_ms: None,
+            visited: HashSet::new(),
         }
     }
 
-    /// Records that `object` was reconciled, and when it next needs a look (simulated ms).
-    pub fn done(&mut self, object: &Value, due_ms: Option<i64>) {
-        let print = self.index.print(object);
-        self.memory.seen.insert(meta::uid(object).to_owned(), Seen { print, due_ms });
+    /// The object at `key`, when it needs reconciling: it changed (or its dependants did, or
+    /// `extra`, a hash of anything else it depends on) since last time, or a deadline of its has
+    /// come. `None` when it is gone or can be skipped.
+    pub fn changed(&mut self, key: &ObjectKey, extra: u64) -> Option<Value> {
+        let object = self.store.get(key)?;
+        let uid = meta::uid(object).to_owned();
+        let print = self.index.print(object) ^ extra;
+        let skip = match self.memory.seen.get(&uid) {
+            Some(seen) if seen.print == print && seen.due_ms.is_none_or(|d| d > self.now_ms) => {
+                Some(seen.due_ms)
+            }
+            _ => None,
+        };
+        let object = match skip {
+            Some(due) => {
+                self.wake_at(due);
+                None
+            }
+            None => Some(object.clone()),
+        };
+        self.visited.insert(uid);
+        object
+    }
+
+    /// Records that `object` (as it was when `changed` returned it) was reconciled, and when it
+    /// next needs a look (simulated ms).
+    pub fn done(&mut self, object: &Value, extra: u64, due_ms: Option<i64>) {
+        let print = self.index.print(object) ^ extra;
+        self.memory
+            .seen
+            .insert(meta::uid(object).to_owned(), Seen { print, due_ms });
         self.wake_at(due_ms);
     }
 
@@ -238,7 +293,8 @@ impl<'a> Pass<'a> {
         }
         let mut next = live.clone();
         next["status"] = status;
-        self.write(kind, next, Some("status")).unwrap_or_else(|| live.clone())
+        self.write(kind, next, Some("status"))
+            .unwrap_or_else(|| live.clone())
     }
 
     fn write(&mut self, kind: Kind, object: Value, subresource: Option<&str>) -> Option<Value> {

@@ -34,20 +34,20 @@ type Load = Vec<(String, Value, usize)>;
 
 pub fn reconcile(pass: &mut Pass<'_>) {
     let keys = pass.index.of(Kind::Pod).to_vec();
-    let mut live = HashSet::with_capacity(keys.len());
     let mut load: Option<Load> = None;
-    for key in keys {
-        let Some(pod) = pass.store.get(&key) else {
-            continue;
-        };
-        live.insert(meta::uid(pod).to_owned());
-        if pass.unchanged(pod) {
-            continue;
+    for key in &keys {
+        if let Some(pod) = pass.changed(key, 0) {
+            reconcile_pod(pass, pod, &mut load);
         }
-        let pod = pod.clone();
-        reconcile_pod(pass, pod, &mut load);
     }
-    forget_gone(pass, &live);
+    if pass.memory.pods.len() > keys.len() || pass.wrote {
+        let live: HashSet<String> = keys
+            .iter()
+            .filter_map(|k| pass.store.get(k))
+            .map(|p| meta::uid(p).to_owned())
+            .collect();
+        forget_gone(pass, &live);
+    }
 }
 
 fn reconcile_pod(pass: &mut Pass<'_>, mut pod: Value, load: &mut Option<Load>) {
@@ -59,9 +59,11 @@ fn reconcile_pod(pass: &mut Pass<'_>, mut pod: Value, load: &mut Option<Load>) {
     let Some(runtime) = pass.memory.pods.get(&uid).cloned() else {
         return;
     };
-    if matches!(meta::text(&pod, "/status/phase"), "Succeeded" | "Failed") && runtime.started_ms.is_none() {
+    if matches!(meta::text(&pod, "/status/phase"), "Succeeded" | "Failed")
+        && runtime.started_ms.is_none()
+    {
         // Finished before we knew it (written by someone else): leave it alone.
-        pass.done(&pod, None);
+        pass.done(&pod, 0, None);
         return;
     }
     if meta::text(&pod, "/spec/nodeName").is_empty() {
@@ -70,45 +72,68 @@ fn reconcile_pod(pass: &mut Pass<'_>, mut pod: Value, load: &mut Option<Load>) {
             None => return,
         }
     }
-    let started_ms = match runtime.started_ms {
-        Some(ms) => ms,
-        None => {
-            if let Some(r) = pass.memory.pods.get_mut(&uid) {
-                r.started_ms = Some(pass.now_ms);
-            }
-            pass.now_ms
-        }
-    };
+    let now_ms = pass.now_ms;
+    let started_ms = *pass
+        .memory
+        .pods
+        .get_mut(&uid)
+        .map_or(&mut Some(now_ms), |r| &mut r.started_ms)
+        .get_or_insert(now_ms);
     run_containers(pass, &pod, &runtime, started_ms);
 }
 
 /// Picks each container's script: the pod's annotation, the rules, the image conventions.
 fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
     let annotation = meta::annotation(pod, ANNOTATION);
-    let containers: Vec<&Value> = pod.pointer("/spec/containers").and_then(Value::as_array).map(|c| c.iter().collect()).unwrap_or_default();
+    let containers: Vec<&Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
     let scripts = containers
         .iter()
-        .map(|c| pass.sim.behaviours.script_for(annotation, meta::namespace(pod), meta::name(pod), meta::text(c, "/image")))
+        .map(|c| {
+            pass.sim.behaviours.script_for(
+                annotation,
+                meta::namespace(pod),
+                meta::name(pod),
+                meta::text(c, "/image"),
+            )
+        })
         .collect();
     PodRuntime {
         scripts,
         started_ms: None,
         namespace: meta::namespace(pod).to_owned(),
         name: meta::name(pod).to_owned(),
-        containers: containers.iter().map(|c| meta::text(c, "/name").to_owned()).collect(),
+        containers: containers
+            .iter()
+            .map(|c| meta::text(c, "/name").to_owned())
+            .collect(),
     }
 }
 
 /// Binds the pod to a node, or reports why it cannot be. Returns the bound pod.
-fn schedule(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, load: &mut Option<Load>) -> Option<Value> {
+fn schedule(
+    pass: &mut Pass<'_>,
+    pod: &Value,
+    runtime: &PodRuntime,
+    load: &mut Option<Load>,
+) -> Option<Value> {
     let nodes = load.get_or_insert_with(|| node_load(pass));
     let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
     let total = nodes.len();
-    let wants_none = runtime.scripts.iter().any(|s| s.behaviour == Behaviour::Unschedulable);
+    let wants_none = runtime
+        .scripts
+        .iter()
+        .any(|s| s.behaviour == Behaviour::Unschedulable);
     let choice = if wants_none {
         None
     } else {
-        nodes.iter_mut().filter(|(_, labels, _)| nodes::fits(labels, &spec)).min_by_key(|(_, _, n)| *n)
+        nodes
+            .iter_mut()
+            .filter(|(_, labels, _)| nodes::fits(labels, &spec))
+            .min_by_key(|(_, _, n)| *n)
     };
     let Some((node, _, count)) = choice else {
         let message = if wants_none {
@@ -124,7 +149,7 @@ fn schedule(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, load: &mut O
         };
         unschedulable(pass, pod, &message);
         let retry = (!wants_none).then_some(pass.now_ms + RETRY_SCHEDULING_MS);
-        pass.done(pod, retry);
+        pass.done(pod, 0, retry);
         return None;
     };
     *count += 1;
@@ -132,15 +157,28 @@ fn schedule(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, load: &mut O
     let mut bound = pod.clone();
     bound["spec"]["nodeName"] = json!(node);
     let bound = pass.replace(Kind::Pod, bound)?;
-    let message = format!("Successfully assigned {}/{} to {node}", meta::namespace(pod), meta::name(pod));
-    events::record(pass, &bound, &Event::normal("default-scheduler", "Scheduled", message));
+    let message = format!(
+        "Successfully assigned {}/{} to {node}",
+        meta::namespace(pod),
+        meta::name(pod)
+    );
+    events::record(
+        pass,
+        &bound,
+        &Event::normal("default-scheduler", "Scheduled", message),
+    );
     Some(bound)
 }
 
 fn node_load(pass: &Pass<'_>) -> Load {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for key in pass.index.of(Kind::Pod) {
-        if let Some(node) = pass.store.get(key).map(|p| meta::text(p, "/spec/nodeName")).filter(|n| !n.is_empty()) {
+        if let Some(node) = pass
+            .store
+            .get(key)
+            .map(|p| meta::text(p, "/spec/nodeName"))
+            .filter(|n| !n.is_empty())
+        {
             *counts.entry(node).or_default() += 1;
         }
     }
@@ -154,16 +192,38 @@ fn node_load(pass: &Pass<'_>) -> Load {
 }
 
 fn unschedulable(pass: &mut Pass<'_>, pod: &Value, message: &str) {
-    let mut conditions = pod.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let condition = meta::Condition { kind: "PodScheduled", status: "False", reason: "Unschedulable", message };
-    meta::set_condition(&mut conditions, condition, &pass.now, meta::Stamp::TransitionOnly);
+    let mut conditions = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let condition = meta::Condition {
+        kind: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message,
+    };
+    meta::set_condition(
+        &mut conditions,
+        condition,
+        &pass.now,
+        meta::Stamp::TransitionOnly,
+    );
     for c in &mut conditions {
         c["lastProbeTime"] = Value::Null;
     }
-    let status = json!({ "phase": "Pending", "conditions": conditions, "qosClass": qos_class(pod) });
+    let status =
+        json!({ "phase": "Pending", "conditions": conditions, "qosClass": qos_class(pod) });
     let stored = pass.set_status(Kind::Pod, pod, status);
     let first = pass.now.clone();
-    events::ensure(pass, &stored, &Event::warning("default-scheduler", "FailedScheduling", message), 1, &first, &first);
+    events::ensure(
+        pass,
+        &stored,
+        &Event::warning("default-scheduler", "FailedScheduling", message),
+        1,
+        &first,
+        &first,
+    );
 }
 
 /// Reports every container and the pod's phase and conditions at the current time.
@@ -177,7 +237,11 @@ fn run_containers(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, start:
         uid: meta::uid(pod),
         policy: RestartPolicy::parse(meta::text(pod, "/spec/restartPolicy")),
     };
-    let specs: Vec<Value> = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let specs: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let reports: Vec<(Container<'_>, Report)> = specs
         .iter()
         .zip(runtime.scripts.iter())
@@ -203,28 +267,50 @@ fn run_containers(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, start:
                 field_path: None,
             }
             .in_container(container.name);
-            events::ensure(pass, &stored, &event, o.count, &time(o.first_ms), &time(o.last_ms));
+            events::ensure(
+                pass,
+                &stored,
+                &event,
+                o.count,
+                &time(o.first_ms),
+                &time(o.last_ms),
+            );
         }
     }
     {
         let mut logs = pass.sim.logs();
         for (container, report) in &reports {
-            let key = (facts.namespace.to_owned(), facts.name.to_owned(), container.name.to_owned());
+            let key = (
+                facts.namespace.to_owned(),
+                facts.name.to_owned(),
+                container.name.to_owned(),
+            );
             if logs.get(&key) != Some(&report.logs) {
                 logs.insert(key, report.logs.clone());
             }
         }
     }
-    pass.done(&stored, next);
+    pass.done(&stored, 0, next);
 }
 
-fn pod_status(pod: &Value, policy: RestartPolicy, reports: &[(Container<'_>, Report)], start: i64, host_ip: &str, pod_ip: &str) -> Value {
+fn pod_status(
+    pod: &Value,
+    policy: RestartPolicy,
+    reports: &[(Container<'_>, Report)],
+    start: i64,
+    host_ip: &str,
+    pod_ip: &str,
+) -> Value {
     let all_ready = !reports.is_empty() && reports.iter().all(|(_, r)| r.ready);
     let all_started = reports.iter().all(|(_, r)| r.started);
     let all_finished = !reports.is_empty() && reports.iter().all(|(_, r)| r.finished.is_some());
     let phase = if all_finished {
         let ok = reports.iter().all(|(_, r)| r.finished == Some(0));
-        if ok || policy == RestartPolicy::Always { "Succeeded" } else { "Failed" }
+        if ok || policy == RestartPolicy::Always {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
     } else if all_started {
         "Running"
     } else {
@@ -233,16 +319,30 @@ fn pod_status(pod: &Value, policy: RestartPolicy, reports: &[(Container<'_>, Rep
     let ready_changed = if all_ready {
         reports.iter().map(|(_, r)| r.ready_changed_ms).max()
     } else {
-        reports.iter().filter(|(_, r)| !r.ready).map(|(_, r)| r.ready_changed_ms).max()
+        reports
+            .iter()
+            .filter(|(_, r)| !r.ready)
+            .map(|(_, r)| r.ready_changed_ms)
+            .max()
     }
     .unwrap_or(start);
-    let unready: Vec<&str> = reports.iter().filter(|(_, r)| !r.ready).map(|(c, _)| c.name).collect();
+    let unready: Vec<&str> = reports
+        .iter()
+        .filter(|(_, r)| !r.ready)
+        .map(|(c, _)| c.name)
+        .collect();
     let (reason, message) = if all_ready {
         (None, None)
     } else if matches!(phase, "Succeeded" | "Failed") {
         (Some("PodCompleted"), None)
     } else {
-        (Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+        (
+            Some("ContainersNotReady"),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
+        )
     };
     let at = time(start);
     let readiness = |kind: &str| {
@@ -277,24 +377,45 @@ fn pod_status(pod: &Value, policy: RestartPolicy, reports: &[(Container<'_>, Rep
 
 /// 10.244.<node>.<n>, stable for a pod.
 fn pod_ip(pod: &Value, node: &str) -> String {
-    let node_index: u64 = node.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| fnv(&[node.as_bytes()]) % 250);
+    let node_index: u64 = node
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| fnv(&[node.as_bytes()]) % 250);
     let host = fnv(&[meta::uid(pod).as_bytes()]) % 250 + 2;
     format!("10.244.{}.{host}", node_index % 256)
 }
 
 fn qos_class(pod: &Value) -> &'static str {
-    let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
-    let has = |c: &Value, what: &str| c.pointer(&format!("/resources/{what}")).and_then(Value::as_object).is_some_and(|m| !m.is_empty());
-    if containers.iter().all(|c| !has(c, "requests") && !has(c, "limits")) {
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has = |c: &Value, what: &str| {
+        c.pointer(&format!("/resources/{what}"))
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+    };
+    if containers
+        .iter()
+        .all(|c| !has(c, "requests") && !has(c, "limits"))
+    {
         return "BestEffort";
     }
     let guaranteed = containers.iter().all(|c| {
         ["cpu", "memory"].iter().all(|r| {
             let limit = c.pointer(&format!("/resources/limits/{r}"));
-            limit.is_some() && c.pointer(&format!("/resources/requests/{r}")).is_none_or(|q| Some(q) == limit)
+            limit.is_some()
+                && c.pointer(&format!("/resources/requests/{r}"))
+                    .is_none_or(|q| Some(q) == limit)
         })
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// Deletes a pod as a controller scaling down does, with the kubelet's Killing events.
@@ -304,10 +425,17 @@ pub fn delete(pass: &mut Pass<'_>, pod: &Value) {
         let names: Vec<String> = pod
             .pointer("/status/containerStatuses")
             .and_then(Value::as_array)
-            .map(|cs| cs.iter().filter(|c| c.pointer("/state/running").is_some()).map(|c| meta::text(c, "/name").to_owned()).collect())
+            .map(|cs| {
+                cs.iter()
+                    .filter(|c| c.pointer("/state/running").is_some())
+                    .map(|c| meta::text(c, "/name").to_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         for name in names {
-            let event = Event::normal("kubelet", "Killing", format!("Stopping container {name}")).on_host(Some(&node)).in_container(&name);
+            let event = Event::normal("kubelet", "Killing", format!("Stopping container {name}"))
+                .on_host(Some(&node))
+                .in_container(&name);
             events::record(pass, pod, &event);
         }
     }
@@ -330,10 +458,18 @@ fn forget_gone(pass: &mut Pass<'_>, live: &HashSet<String>) {
     let mut logs = pass.sim.logs();
     for runtime in gone {
         // A pod recreated under the same name (a StatefulSet's) has written its own logs since.
-        let recreated = pass.index.of(Kind::Pod).iter().any(|k| k.namespace == runtime.namespace && k.name == runtime.name);
+        let recreated = pass
+            .index
+            .of(Kind::Pod)
+            .iter()
+            .any(|k| k.namespace == runtime.namespace && k.name == runtime.name);
         if !recreated {
             for container in &runtime.containers {
-                logs.remove(&(runtime.namespace.clone(), runtime.name.clone(), container.clone()));
+                logs.remove(&(
+                    runtime.namespace.clone(),
+                    runtime.name.clone(),
+                    container.clone(),
+                ));
             }
         }
     }

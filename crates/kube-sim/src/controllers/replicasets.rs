@@ -10,22 +10,22 @@ use super::pods;
 
 pub fn reconcile(pass: &mut Pass<'_>) {
     for key in pass.index.of(Kind::ReplicaSet).to_vec() {
-        let Some(rs) = pass.store.get(&key) else {
+        let Some(rs) = pass.changed(&key, 0) else {
             continue;
         };
-        if pass.unchanged(rs) {
-            continue;
-        }
-        let rs = rs.clone();
         let due = sync(pass, &rs);
-        pass.done(&rs, due);
+        pass.done(&rs, 0, due);
     }
 }
 
 /// Returns when a pod becomes available (minReadySeconds) if that is still ahead.
 fn sync(pass: &mut Pass<'_>, rs: &Value) -> Option<i64> {
     let wanted = meta::int(rs, "/spec/replicas", 1).max(0);
-    let mut active: Vec<Value> = pass.owned(Kind::Pod, rs).into_iter().filter(meta::pod_active).collect();
+    let mut active: Vec<Value> = pass
+        .owned(Kind::Pod, rs)
+        .into_iter()
+        .filter(meta::pod_active)
+        .collect();
     let count = i64::try_from(active.len()).unwrap_or(i64::MAX);
     if count < wanted {
         for _ in count..wanted {
@@ -39,13 +39,21 @@ fn sync(pass: &mut Pass<'_>, rs: &Value) -> Option<i64> {
         for pod in active.drain(..extra) {
             pods::delete(pass, &pod);
             let message = format!("Deleted pod: {}", meta::name(&pod));
-            events::record(pass, rs, &Event::normal("replicaset-controller", "SuccessfulDelete", message));
+            events::record(
+                pass,
+                rs,
+                &Event::normal("replicaset-controller", "SuccessfulDelete", message),
+            );
         }
     }
     let min_ready_ms = meta::int(rs, "/spec/minReadySeconds", 0) * 1000;
     let (ready, available, due) = readiness(pass.now_ms, &active, min_ready_ms);
     let mut status = json!({ "replicas": active.len() });
-    meta::put_count(&mut status, "fullyLabeledReplicas", i64::try_from(active.len()).unwrap_or(0));
+    meta::put_count(
+        &mut status,
+        "fullyLabeledReplicas",
+        i64::try_from(active.len()).unwrap_or(0),
+    );
     meta::put_count(&mut status, "readyReplicas", ready);
     meta::put_count(&mut status, "availableReplicas", available);
     status["observedGeneration"] = json!(meta::int(rs, "/metadata/generation", 1));
@@ -64,7 +72,7 @@ pub fn readiness(now_ms: i64, pods: &[Value], min_ready_ms: i64) -> (i64, i64, O
             .and_then(|c| c.get("lastTransitionTime"))
             .and_then(Value::as_str)
             .and_then(crate::clock::parse_time)
-            .map_or(0, |t| t.as_millisecond());
+            .map_or(0, jiff::Timestamp::as_millisecond);
         if min_ready_ms == 0 || since + min_ready_ms <= now_ms {
             available += 1;
         } else {
@@ -76,8 +84,15 @@ pub fn readiness(now_ms: i64, pods: &[Value], min_ready_ms: i64) -> (i64, i64, O
 }
 
 fn create_pod(pass: &mut Pass<'_>, rs: &Value) -> Option<Value> {
-    let template = rs.pointer("/spec/template").cloned().unwrap_or_else(|| json!({}));
-    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let template = rs
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let mut metadata = template
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.remove("name");
         m.remove("creationTimestamp");
@@ -88,17 +103,31 @@ fn create_pod(pass: &mut Pass<'_>, rs: &Value) -> Option<Value> {
     let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})) });
     let created = pass.create(Kind::Pod, meta::namespace(rs), pod)?;
     let message = format!("Created pod: {}", meta::name(&created));
-    events::record(pass, rs, &Event::normal("replicaset-controller", "SuccessfulCreate", message));
+    events::record(
+        pass,
+        rs,
+        &Event::normal("replicaset-controller", "SuccessfulCreate", message),
+    );
     Some(created)
 }
 
 /// Which pods go first when scaling down: unscheduled, then pending, then not ready, then those
 /// with more restarts, then the newest (as the ReplicaSet controller ranks them).
-fn deletion_rank(pod: &Value) -> (bool, bool, bool, std::cmp::Reverse<i64>, std::cmp::Reverse<String>) {
+fn deletion_rank(
+    pod: &Value,
+) -> (
+    bool,
+    bool,
+    bool,
+    std::cmp::Reverse<i64>,
+    std::cmp::Reverse<String>,
+) {
     let restarts = pod
         .pointer("/status/containerStatuses")
         .and_then(Value::as_array)
-        .map_or(0, |cs| cs.iter().map(|c| meta::int(c, "/restartCount", 0)).sum());
+        .map_or(0, |cs| {
+            cs.iter().map(|c| meta::int(c, "/restartCount", 0)).sum()
+        });
     (
         !meta::text(pod, "/spec/nodeName").is_empty(),
         meta::text(pod, "/status/phase") == "Running",

@@ -15,20 +15,20 @@ const REVISION_LABEL: &str = "controller-revision-hash";
 
 pub fn reconcile(pass: &mut Pass<'_>) {
     for key in pass.index.of(Kind::StatefulSet).to_vec() {
-        let Some(sts) = pass.store.get(&key) else {
+        let Some(sts) = pass.changed(&key, 0) else {
             continue;
         };
-        if pass.unchanged(sts) {
-            continue;
-        }
-        let sts = sts.clone();
         sync(pass, &sts);
-        pass.done(&sts, None);
+        pass.done(&sts, 0, None);
     }
 }
 
 fn ordinal(sts: &Value, pod: &Value) -> Option<i64> {
-    meta::name(pod).strip_prefix(meta::name(sts))?.strip_prefix('-')?.parse().ok()
+    meta::name(pod)
+        .strip_prefix(meta::name(sts))?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 fn healthy(pod: &Value) -> bool {
@@ -46,9 +46,17 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
     let replicas = meta::int(sts, "/spec/replicas", 1).max(0);
     let parallel = meta::text(sts, "/spec/podManagementPolicy") == "Parallel";
     let rolling = meta::text(sts, "/spec/updateStrategy/type") != "OnDelete";
-    let partition = if rolling { meta::int(sts, "/spec/updateStrategy/rollingUpdate/partition", 0).max(0) } else { replicas };
+    let partition = if rolling {
+        meta::int(sts, "/spec/updateStrategy/rollingUpdate/partition", 0).max(0)
+    } else {
+        replicas
+    };
 
-    let mut pods: Vec<(i64, Value)> = pass.owned(Kind::Pod, sts).into_iter().filter_map(|p| Some((ordinal(sts, &p)?, p))).collect();
+    let mut pods: Vec<(i64, Value)> = pass
+        .owned(Kind::Pod, sts)
+        .into_iter()
+        .filter_map(|p| Some((ordinal(sts, &p)?, p)))
+        .collect();
     pods.sort_by_key(|(i, _)| *i);
     let mut busy = false;
 
@@ -63,14 +71,17 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
         if busy && !parallel {
             break;
         }
-        match pods.iter().find(|(o, _)| *o == i) {
-            Some((_, pod)) => {
-                if !healthy(pod) {
-                    busy = true;
-                }
+        if let Some((_, pod)) = pods.iter().find(|(o, _)| *o == i) {
+            if !healthy(pod) {
+                busy = true;
             }
-            None => {
-                let revision = if i < partition && current_name != update.name { current_name.as_str() } else { update.name.as_str() };
+        } else {
+            {
+                let revision = if i < partition && current_name != update.name {
+                    current_name.as_str()
+                } else {
+                    update.name.as_str()
+                };
                 create_pod(pass, sts, i, revision, &update);
                 busy = true;
             }
@@ -82,19 +93,38 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
             break;
         }
         pods::delete(pass, pod);
-        event(pass, sts, "SuccessfulDelete", format!("delete Pod {} in StatefulSet {} successful", meta::name(pod), meta::name(sts)));
+        event(
+            pass,
+            sts,
+            "SuccessfulDelete",
+            format!(
+                "delete Pod {} in StatefulSet {} successful",
+                meta::name(pod),
+                meta::name(sts)
+            ),
+        );
         busy = true;
     }
     // Rolling update: replace the highest-ordinal outdated pod at or above the partition once
     // everything else is healthy.
     if rolling && !busy {
-        let outdated = pods
-            .iter()
-            .rev()
-            .find(|(i, p)| *i >= partition && *i < replicas && meta::text(p, "/metadata/labels/controller-revision-hash") != update.name);
+        let outdated = pods.iter().rev().find(|(i, p)| {
+            *i >= partition
+                && *i < replicas
+                && meta::text(p, "/metadata/labels/controller-revision-hash") != update.name
+        });
         if let Some((_, pod)) = outdated {
             pods::delete(pass, pod);
-            event(pass, sts, "SuccessfulDelete", format!("delete Pod {} in StatefulSet {} successful", meta::name(pod), meta::name(sts)));
+            event(
+                pass,
+                sts,
+                "SuccessfulDelete",
+                format!(
+                    "delete Pod {} in StatefulSet {} successful",
+                    meta::name(pod),
+                    meta::name(sts)
+                ),
+            );
         }
     }
     write_status(pass, sts, &pods, replicas, &current_name, &update);
@@ -104,12 +134,17 @@ fn create_pod(pass: &mut Pass<'_>, sts: &Value, ordinal: i64, revision: &str, up
     let template = if revision == update.name {
         sts.pointer("/spec/template").cloned()
     } else {
-        revisions::template_named(pass, sts, revision).or_else(|| sts.pointer("/spec/template").cloned())
+        revisions::template_named(pass, sts, revision)
+            .or_else(|| sts.pointer("/spec/template").cloned())
     }
     .unwrap_or_else(|| json!({}));
     let name = format!("{}-{ordinal}", meta::name(sts));
     let index = ordinal.to_string();
-    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut metadata = template
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     if let Some(m) = metadata.as_object_mut() {
         m.remove("creationTimestamp");
     }
@@ -117,15 +152,28 @@ fn create_pod(pass: &mut Pass<'_>, sts: &Value, ordinal: i64, revision: &str, up
     metadata["namespace"] = json!(meta::namespace(sts));
     metadata["labels"] = meta::labels_with(
         metadata.get("labels"),
-        &[(REVISION_LABEL, revision), ("statefulset.kubernetes.io/pod-name", &name), ("apps.kubernetes.io/pod-index", &index)],
+        &[
+            (REVISION_LABEL, revision),
+            ("statefulset.kubernetes.io/pod-name", &name),
+            ("apps.kubernetes.io/pod-index", &index),
+        ],
     );
     metadata["ownerReferences"] = meta::owner_reference(sts);
     let mut spec = template.get("spec").cloned().unwrap_or_else(|| json!({}));
     spec["hostname"] = json!(name);
-    if let Some(service) = sts.pointer("/spec/serviceName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    if let Some(service) = sts
+        .pointer("/spec/serviceName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         spec["subdomain"] = json!(service);
     }
-    for claim in sts.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).cloned().unwrap_or_default() {
+    for claim in sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
         let claim_name = format!("{}-{name}", meta::name(&claim));
         ensure_claim(pass, sts, &claim, &claim_name, &name);
         let volume = json!({ "name": meta::name(&claim), "persistentVolumeClaim": { "claimName": claim_name } });
@@ -139,39 +187,86 @@ fn create_pod(pass: &mut Pass<'_>, sts: &Value, ordinal: i64, revision: &str, up
     }
     let pod = json!({ "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec });
     if pass.create(Kind::Pod, meta::namespace(sts), pod).is_some() {
-        event(pass, sts, "SuccessfulCreate", format!("create Pod {name} in StatefulSet {} successful", meta::name(sts)));
+        event(
+            pass,
+            sts,
+            "SuccessfulCreate",
+            format!(
+                "create Pod {name} in StatefulSet {} successful",
+                meta::name(sts)
+            ),
+        );
     }
 }
 
 fn ensure_claim(pass: &mut Pass<'_>, sts: &Value, template: &Value, claim_name: &str, pod: &str) {
-    let key = pass.types.key(Kind::Claim, meta::namespace(sts), claim_name);
+    let key = pass
+        .types
+        .key(Kind::Claim, meta::namespace(sts), claim_name);
     if pass.get(&key).is_some() {
         return;
     }
-    let mut metadata = template.get("metadata").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
+    let mut metadata = template
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
     metadata["name"] = json!(claim_name);
     metadata["namespace"] = json!(meta::namespace(sts));
-    metadata["labels"] = meta::labels_with(metadata.get("labels").or_else(|| sts.pointer("/spec/selector/matchLabels")), &[]);
+    metadata["labels"] = meta::labels_with(
+        metadata
+            .get("labels")
+            .or_else(|| sts.pointer("/spec/selector/matchLabels")),
+        &[],
+    );
     let claim = json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})) });
-    if pass.create(Kind::Claim, meta::namespace(sts), claim).is_some() {
-        let message = format!("create Claim {claim_name} Pod {pod} in StatefulSet {} success", meta::name(sts));
+    if pass
+        .create(Kind::Claim, meta::namespace(sts), claim)
+        .is_some()
+    {
+        let message = format!(
+            "create Claim {claim_name} Pod {pod} in StatefulSet {} success",
+            meta::name(sts)
+        );
         event(pass, sts, "SuccessfulCreate", message);
     }
 }
 
 fn event(pass: &mut Pass<'_>, sts: &Value, reason: &'static str, message: String) {
-    events::record(pass, sts, &Event::normal("statefulset-controller", reason, message));
+    events::record(
+        pass,
+        sts,
+        &Event::normal("statefulset-controller", reason, message),
+    );
 }
 
-fn write_status(pass: &mut Pass<'_>, sts: &Value, pods: &[(i64, Value)], replicas: i64, current: &str, update: &Revision) {
-    let live: Vec<&Value> = pods.iter().map(|(_, p)| p).filter(|p| pass.store.get(&pass.types.key(Kind::Pod, meta::namespace(p), meta::name(p))).is_some()).collect();
-    let count = |f: &dyn Fn(&Value) -> bool| i64::try_from(live.iter().filter(|p| f(p)).count()).unwrap_or(0);
-    let at = |rev: &str| move |p: &Value| meta::text(p, "/metadata/labels/controller-revision-hash") == rev;
+fn write_status(
+    pass: &mut Pass<'_>,
+    sts: &Value,
+    pods: &[(i64, Value)],
+    replicas: i64,
+    current: &str,
+    update: &Revision,
+) {
+    let live: Vec<&Value> = pods
+        .iter()
+        .map(|(_, p)| p)
+        .filter(|p| {
+            pass.store
+                .get(&pass.types.key(Kind::Pod, meta::namespace(p), meta::name(p)))
+                .is_some()
+        })
+        .collect();
+    let count = |f: &dyn Fn(&Value) -> bool| {
+        i64::try_from(live.iter().filter(|p| f(p)).count()).unwrap_or(0)
+    };
     let total = count(&|_| true);
     let ready = count(&|p| meta::pod_ready(p));
-    let updated = count(&at(&update.name));
+    let updated =
+        count(&|p| meta::text(p, "/metadata/labels/controller-revision-hash") == update.name);
     let mut current_name = current.to_owned();
-    let mut current_count = count(&at(current));
+    let mut current_count =
+        count(&|p| meta::text(p, "/metadata/labels/controller-revision-hash") == current);
     if updated == replicas && ready == replicas && total == replicas {
         current_name.clone_from(&update.name);
         current_count = updated;

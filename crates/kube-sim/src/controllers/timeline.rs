@@ -10,7 +10,11 @@ pub const BACKOFF_CAP_MS: i64 = 300_000;
 
 /// The back-off after try `k` (0-based): 10 s, 20 s, 40 s, … capped at 5 min.
 pub fn backoff_ms(k: u32) -> i64 {
-    if k >= 5 { BACKOFF_CAP_MS } else { (BACKOFF_START_MS << k).min(BACKOFF_CAP_MS) }
+    if k >= 5 {
+        BACKOFF_CAP_MS
+    } else {
+        (BACKOFF_START_MS << k).min(BACKOFF_CAP_MS)
+    }
 }
 
 /// Where a series of tries stands at `now`.
@@ -34,7 +38,9 @@ impl Cycle {
 
     /// When try `k - 1` started (for the previous run's times).
     pub fn previous_start(&self, active_ms: i64) -> Option<i64> {
-        self.k.checked_sub(1).map(|p| self.started - backoff_ms(p) - active_ms)
+        self.k
+            .checked_sub(1)
+            .map(|p| self.started - backoff_ms(p) - active_ms)
     }
 }
 
@@ -46,7 +52,12 @@ pub fn cycle(start: i64, active_ms: i64, now: i64) -> Cycle {
         let wait = backoff_ms(k);
         let next_start = started + active_ms + wait;
         if now < next_start {
-            return Cycle { k, started, active_end: started + active_ms, next_start };
+            return Cycle {
+                k,
+                started,
+                active_end: started + active_ms,
+                next_start,
+            };
         }
         if wait >= BACKOFF_CAP_MS {
             // Every later cycle has the same length: jump over the whole ones at once.
@@ -67,13 +78,24 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_five_minutes() {
-        assert_eq!([0, 1, 2, 3, 4, 5, 9].map(backoff_ms), [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 9].map(backoff_ms),
+            [10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]
+        );
     }
 
     #[test]
     fn cycles_follow_the_backoff() {
         // Runs of 1 s: run 0 at 0, run 1 at 11 s, run 2 at 32 s, run 3 at 73 s.
-        assert_eq!(cycle(0, 1000, 500), Cycle { k: 0, started: 0, active_end: 1000, next_start: 11_000 });
+        assert_eq!(
+            cycle(0, 1000, 500),
+            Cycle {
+                k: 0,
+                started: 0,
+                active_end: 1000,
+                next_start: 11_000
+            }
+        );
         assert!(cycle(0, 1000, 5000).waiting(5000));
         assert_eq!(cycle(0, 1000, 11_000).k, 1);
         assert_eq!(cycle(0, 1000, 32_500).started, 32_000);
