@@ -56,15 +56,16 @@ pub async fn run(sim: Arc<Sim>) {
         let wrote = {
             let mut store = sim.store();
             let relevant = relevant_changes(&store, seen_rv);
+            // Our own writes count as changes for the next pass: they are what the controllers
+            // further down the chain (ReplicaSet → Pod) react to.
+            seen_rv = store.resource_version();
             if relevant || due.is_some_and(|d| d <= now_ms) {
                 let mut pass = Pass::new(&mut store, &sim, &types, &mut memory, now_ms);
                 reconcile(&mut pass);
                 let (wrote, next) = pass.finish();
                 due = next;
-                seen_rv = store.resource_version();
                 wrote
             } else {
-                seen_rv = store.resource_version();
                 false
             }
         };

@@ -1,0 +1,1 @@
+//! AWS SDK configuration shared by the AWS tools (being written).

@@ -1,0 +1,1 @@
+//! eks-token (being written).

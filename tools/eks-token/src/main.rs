@@ -1,0 +1,3 @@
+//! eks-token (being written).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! oidc-creds (being written).

@@ -1,0 +1,3 @@
+//! oidc-creds (being written).
+
+fn main() {}
