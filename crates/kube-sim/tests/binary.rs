@@ -18,12 +18,21 @@ fn serve_prints_where_it_listens_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert!(ready["server"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+    assert!(
+        ready["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://127.0.0.1:")
+    );
     assert_eq!(ready["kubeconfig"], kubeconfig.to_str().unwrap());
     assert_eq!(ready["pid"], server.id());
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kubeconfig).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&kubeconfig).unwrap().permissions(),
+    );
     assert_eq!(mode & 0o777, 0o600, "the kubeconfig holds a token");
 
     if let Some(kubectl) = common::kubectl_program() {
@@ -33,13 +42,20 @@ fn serve_prints_where_it_listens_and_stops_on_sigterm() {
             .env("HOME", dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
     } else {
         eprintln!("kubectl not found: checked the server with curl only");
     }
 
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = server.wait().unwrap();
     assert!(exit.success(), "kube-sim exits 0 on SIGTERM: {exit:?}");
@@ -50,8 +66,15 @@ fn a_bad_scenario_file_is_exit_2_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("scenario.yaml");
     std::fs::write(&scenario, "pace: fast\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-sim")).args(["serve", "--scenario"]).arg(&scenario).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-sim"))
+        .args(["serve", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("scenario.yaml") && stderr.contains("pace"), "{stderr}");
+    assert!(
+        stderr.contains("scenario.yaml") && stderr.contains("pace"),
+        "{stderr}"
+    );
 }

@@ -28,7 +28,7 @@ mod wait;
 pub use capture::SharedBuf;
 pub use http::{HttpServer, Request, Response};
 pub use moto::Moto;
-pub use paths::{cache_dir, workspace_root};
+pub use paths::{cache_dir, workspace_bin, workspace_root};
 pub use postgres::Postgres;
 pub use process::LEAK_MARKER;
 pub use wait::wait_until;

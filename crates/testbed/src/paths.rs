@@ -26,3 +26,26 @@ pub fn cache_dir() -> PathBuf {
 pub(crate) fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
+
+/// A binary of another workspace package, built beside the running test (for pipeline tests that
+/// chain tools: Cargo gives a test only its own package's binaries through `CARGO_BIN_EXE_*`).
+/// `cargo test --workspace`, `cargo nextest run --workspace` and `scripts/test.sh` build them all.
+///
+/// # Panics
+/// When the binary has not been built, with the command that builds it.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // Test executables live in target/<profile>/deps; binaries in target/<profile>.
+    let profile_dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built; run `cargo build -p {name}` (or the whole suite with scripts/test.sh)",
+        path.display()
+    );
+    path
+}
