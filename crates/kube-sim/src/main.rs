@@ -77,7 +77,11 @@ fn main() -> ExitCode {
         "kubeconfig": sim.kubeconfig_path(),
         "pid": std::process::id(),
     });
-    println!("{ready}");
+    // The ready line is this program's output, for scripts to read.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{ready}");
+    }
     eprintln!(
         "kube-sim: serving {} (kubeconfig {}); Ctrl-C to stop",
         sim.url(),

@@ -161,12 +161,20 @@ impl Store {
 
     /// Objects of a resource, in one namespace or all, in name order.
     pub fn list(&self, resource: &ResourceType, namespace: Option<&str>) -> Vec<&Value> {
+        // Keys sort by group, plural, namespace, name: one kind (in one namespace) is a range.
+        let namespace = namespace.filter(|_| resource.namespaced);
+        let start = ObjectKey {
+            group: resource.group.clone(),
+            plural: resource.plural.clone(),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: String::new(),
+        };
         self.objects
-            .iter()
-            .filter(|(k, _)| {
+            .range(start..)
+            .take_while(|(k, _)| {
                 k.group == resource.group
                     && k.plural == resource.plural
-                    && namespace.is_none_or(|ns| !resource.namespaced || k.namespace == ns)
+                    && namespace.is_none_or(|ns| k.namespace == ns)
             })
             .map(|(_, v)| v)
             .collect()

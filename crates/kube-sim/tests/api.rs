@@ -2,8 +2,12 @@
 //! Status objects, list with selectors, watches (resume, 410 Gone, cut streams), dry-run, Lease
 //! races, CRDs, authentication and injected faults.
 
+// Helpers here unwrap like the tests they serve: a panic with the value is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
@@ -208,7 +212,6 @@ async fn watch_reports_changes_resumes_and_answers_410_when_too_old() {
             .await
             .unwrap(),
     );
-    use futures_util::TryStreamExt;
     match stream.try_next().await.unwrap() {
         Some(WatchEvent::Error(status)) => assert_eq!(status.code, 410),
         other => panic!("expected a 410 error event, got {other:?}"),
@@ -217,7 +220,6 @@ async fn watch_reports_changes_resumes_and_answers_410_when_too_old() {
 
 /// The first `n` events of a watch from `rv`, as (type, resourceVersion).
 async fn collect(api: &Api<ConfigMap>, rv: &str, n: usize) -> Vec<(String, String)> {
-    use futures_util::TryStreamExt;
     let mut stream = Box::pin(
         api.watch(&WatchParams::default().timeout(10), rv)
             .await
@@ -231,13 +233,13 @@ async fn collect(api: &Api<ConfigMap>, rv: &str, n: usize) -> Vec<(String, Strin
             .unwrap();
         match event {
             Some(WatchEvent::Added(o)) => {
-                events.push(("ADDED".to_owned(), o.metadata.resource_version.unwrap()))
+                events.push(("ADDED".to_owned(), o.metadata.resource_version.unwrap()));
             }
             Some(WatchEvent::Modified(o)) => {
-                events.push(("MODIFIED".to_owned(), o.metadata.resource_version.unwrap()))
+                events.push(("MODIFIED".to_owned(), o.metadata.resource_version.unwrap()));
             }
             Some(WatchEvent::Deleted(o)) => {
-                events.push(("DELETED".to_owned(), o.metadata.resource_version.unwrap()))
+                events.push(("DELETED".to_owned(), o.metadata.resource_version.unwrap()));
             }
             Some(WatchEvent::Bookmark(_)) => {}
             Some(WatchEvent::Error(e)) => panic!("watch error {e:?}"),
@@ -274,7 +276,6 @@ async fn a_cut_watch_resumes_without_losing_events() {
     let mut seen = Vec::new();
     let mut from = rv;
     while seen.len() < 5 {
-        use futures_util::TryStreamExt;
         let mut stream = Box::pin(
             cms.watch(&WatchParams::default().timeout(10), &from)
                 .await
@@ -348,12 +349,10 @@ async fn two_clients_race_for_a_lease_and_exactly_one_wins() {
     let pp = PostParams::default();
     let (lease_a, lease_b) = (lease("a"), lease("b"));
     let (a, b) = tokio::join!(first.create(&pp, &lease_a), second.create(&pp, &lease_b));
-    assert!(a.is_ok() ^ b.is_ok(), "exactly one create wins");
-    let loser = api_error(if a.is_ok() {
-        b.unwrap_err()
-    } else {
-        a.unwrap_err()
-    });
+    let loser = match (a, b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => api_error(e),
+        (a, b) => panic!("exactly one create wins, got {a:?} and {b:?}"),
+    };
     assert_eq!(loser.code, 409);
 
     // Taking over an existing lease: both read the same version, both try to replace it.
@@ -366,12 +365,10 @@ async fn two_clients_race_for_a_lease_and_exactly_one_wins() {
         first.replace("deploy-lock", &pp, &take_a),
         second.replace("deploy-lock", &pp, &take_b)
     );
-    assert!(a.is_ok() ^ b.is_ok(), "exactly one takeover wins");
-    let loser = api_error(if a.is_ok() {
-        b.unwrap_err()
-    } else {
-        a.unwrap_err()
-    });
+    let loser = match (a, b) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => api_error(e),
+        (a, b) => panic!("exactly one takeover wins, got {a:?} and {b:?}"),
+    };
     assert_eq!((loser.code, loser.reason.as_str()), (409, "Conflict"));
 }
 
@@ -556,7 +553,6 @@ async fn injected_latency_delays_every_answer() {
 
 #[tokio::test]
 async fn a_watch_is_cut_after_the_configured_time() {
-    use futures_util::TryStreamExt;
     let sim = start();
     sim.faults().set(Faults {
         watch_cut_after_ms: Some(100),

@@ -1,6 +1,9 @@
 //! `kube-sim serve` as a user runs it: it prints one JSON line when ready, kubectl (or, without
 //! kubectl, the kube crate) works with the kubeconfig it wrote, and SIGTERM stops it cleanly.
 
+// Helpers here unwrap like the tests they serve: a panic with the value is the report.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

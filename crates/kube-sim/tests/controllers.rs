@@ -35,6 +35,67 @@ async fn rollout_done(api: &Api<Deployment>, name: &str, replicas: i32) -> Optio
     done.then_some(d)
 }
 
+/// A pod of a healthy ReplicaSet, as a kubelet reports it.
+fn assert_pod_is_complete(pod: &Pod, hash: &str, nodes: &[Node]) {
+    let owner = &pod.metadata.owner_references.as_ref().expect("as created")[0];
+    assert_eq!(
+        (
+            owner.kind.as_str(),
+            owner.controller,
+            owner.block_owner_deletion
+        ),
+        ("ReplicaSet", Some(true), Some(true))
+    );
+    assert_eq!(
+        pod.metadata.labels.as_ref().expect("as created")["pod-template-hash"],
+        hash
+    );
+    let node = pod
+        .spec
+        .as_ref()
+        .expect("as created")
+        .node_name
+        .clone()
+        .expect("as created");
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+    );
+    let status = pod.status.as_ref().expect("as created");
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    assert!(
+        status
+            .pod_ip
+            .as_deref()
+            .expect("as created")
+            .starts_with("10.244.")
+    );
+    assert!(status.host_ip.is_some() && status.start_time.is_some());
+    for kind in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
+        assert_eq!(
+            cluster::pod_condition(pod, kind).map(|c| c.0),
+            Some("True".to_owned()),
+            "{kind}"
+        );
+    }
+    let container = &status.container_statuses.as_ref().expect("as created")[0];
+    assert!(container.ready && container.started == Some(true));
+    assert_eq!(container.image, "docker.io/library/nginx:1.25");
+    assert!(
+        container
+            .image_id
+            .starts_with("docker.io/library/nginx@sha256:")
+    );
+    assert!(
+        container
+            .container_id
+            .as_deref()
+            .expect("as created")
+            .starts_with("containerd://")
+    );
+}
+
 #[tokio::test]
 async fn a_deployment_becomes_available_with_every_status_field() {
     let sim = start(10.0);
@@ -105,54 +166,15 @@ async fn a_deployment_becomes_available_with_every_status_field() {
         .items;
     assert_eq!(nodes.len(), 3, "three simulated nodes by default");
     for pod in &pods {
-        let owner = &pod.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!(
-            (
-                owner.kind.as_str(),
-                owner.controller,
-                owner.block_owner_deletion
-            ),
-            ("ReplicaSet", Some(true), Some(true))
-        );
-        assert_eq!(
-            pod.metadata.labels.as_ref().unwrap()["pod-template-hash"],
-            hash
-        );
-        let node = pod.spec.as_ref().unwrap().node_name.clone().unwrap();
-        assert!(
-            nodes
-                .iter()
-                .any(|n| n.metadata.name.as_deref() == Some(node.as_str()))
-        );
-        let status = pod.status.as_ref().unwrap();
-        assert_eq!(status.phase.as_deref(), Some("Running"));
-        assert!(status.pod_ip.as_deref().unwrap().starts_with("10.244."));
-        assert!(status.host_ip.is_some() && status.start_time.is_some());
-        for kind in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
-            assert_eq!(
-                cluster::pod_condition(pod, kind).map(|c| c.0),
-                Some("True".to_owned()),
-                "{kind}"
-            );
-        }
-        let container = &status.container_statuses.as_ref().unwrap()[0];
-        assert!(container.ready && container.started == Some(true));
-        assert_eq!(container.image, "docker.io/library/nginx:1.25");
-        assert!(
-            container
-                .image_id
-                .starts_with("docker.io/library/nginx@sha256:")
-        );
-        assert!(
-            container
-                .container_id
-                .as_deref()
-                .unwrap()
-                .starts_with("containerd://")
-        );
+        assert_pod_is_complete(pod, &hash, &nodes);
     }
 
-    let on_deployment = events_about(&client, "default", "web").await;
+    assert_rollout_events(&client, &hash, &pods[0]).await;
+}
+
+/// The events a rollout of three replicas leaves: on the Deployment, its ReplicaSet and a pod.
+async fn assert_rollout_events(client: &kube::Client, hash: &str, pod: &Pod) {
+    let on_deployment = events_about(client, "default", "web").await;
     assert!(
         find(
             &on_deployment,
@@ -161,7 +183,7 @@ async fn a_deployment_becomes_available_with_every_status_field() {
         )
         .is_some()
     );
-    let on_rs = events_about(&client, "default", &format!("web-{hash}")).await;
+    let on_rs = events_about(client, "default", &format!("web-{hash}")).await;
     assert_eq!(
         on_rs
             .iter()
@@ -169,8 +191,8 @@ async fn a_deployment_becomes_available_with_every_status_field() {
             .count(),
         3
     );
-    let pod_name = pods[0].metadata.name.clone().unwrap();
-    let on_pod = events_about(&client, "default", &pod_name).await;
+    let pod_name = pod.metadata.name.clone().expect("a name");
+    let on_pod = events_about(client, "default", &pod_name).await;
     for reason in ["Scheduled", "Pulling", "Pulled", "Created", "Started"] {
         let event =
             find(&on_pod, reason, "").unwrap_or_else(|| panic!("no {reason} event in {on_pod:?}"));
@@ -179,14 +201,63 @@ async fn a_deployment_becomes_available_with_every_status_field() {
     }
     assert_eq!(
         find(&on_pod, "Scheduled", "")
-            .unwrap()
+            .expect("as recorded")
             .source
             .as_ref()
-            .unwrap()
+            .expect("as recorded")
             .component
             .as_deref(),
         Some("default-scheduler")
     );
+}
+
+/// Polls an app's pods in the background, keeping the most pods and the fewest ready ones seen.
+struct Observer {
+    most: Arc<AtomicUsize>,
+    fewest_ready: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Observer {
+    fn start(client: &kube::Client, app: &'static str) -> Self {
+        let most = Arc::new(AtomicUsize::new(0));
+        let fewest_ready = Arc::new(AtomicUsize::new(usize::MAX));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, m, f, s) = (
+            client.clone(),
+            most.clone(),
+            fewest_ready.clone(),
+            stop.clone(),
+        );
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                let pods = pods_of(&c, app).await;
+                let ready = pods
+                    .iter()
+                    .filter(|p| cluster::pod_condition(p, "Ready").is_some_and(|c| c.0 == "True"))
+                    .count();
+                m.fetch_max(pods.len(), Ordering::Relaxed);
+                f.fetch_min(ready, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Self {
+            most,
+            fewest_ready,
+            stop,
+            task,
+        }
+    }
+
+    async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("observer ends");
+        (
+            self.most.load(Ordering::Relaxed),
+            self.fewest_ready.load(Ordering::Relaxed),
+        )
+    }
 }
 
 #[tokio::test]
@@ -208,29 +279,7 @@ async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
     eventually("web available", 20, || rollout_done(&deployments, "web", 4)).await;
 
     // Watch the pods while the update runs: never more than 4 + 1, never fewer than 4 ready.
-    let most = Arc::new(AtomicUsize::new(0));
-    let fewest_ready = Arc::new(AtomicUsize::new(usize::MAX));
-    let stop = Arc::new(AtomicBool::new(false));
-    let observer = {
-        let (client, most, fewest_ready, stop) = (
-            client.clone(),
-            most.clone(),
-            fewest_ready.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let pods = pods_of(&client, "web").await;
-                let ready = pods
-                    .iter()
-                    .filter(|p| cluster::pod_condition(p, "Ready").is_some_and(|c| c.0 == "True"))
-                    .count();
-                most.fetch_max(pods.len(), Ordering::Relaxed);
-                fewest_ready.fetch_min(ready, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
+    let observer = Observer::start(&client, "web");
     let mut live = deployments.get("web").await.unwrap();
     live.spec
         .as_mut()
@@ -250,19 +299,9 @@ async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
         (d.metadata.generation == Some(2)).then_some(d)
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    observer.await.unwrap();
-
-    assert_eq!(
-        most.load(Ordering::Relaxed),
-        5,
-        "maxSurge 1 allows exactly one extra pod"
-    );
-    assert_eq!(
-        fewest_ready.load(Ordering::Relaxed),
-        4,
-        "maxUnavailable 0 keeps all four ready"
-    );
+    let (most, fewest_ready) = observer.finish().await;
+    assert_eq!(most, 5, "maxSurge 1 allows exactly one extra pod");
+    assert_eq!(fewest_ready, 4, "maxUnavailable 0 keeps all four ready");
     assert_eq!(
         d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
         "2"
@@ -390,7 +429,7 @@ async fn deleting_a_deployment_removes_its_replica_sets_and_pods() {
     );
     assert!(pods_of(&client, "gone").await.is_empty());
     // And nothing recreates them.
-    sim.clock().advance(Duration::from_secs(60));
+    sim.clock().advance(Duration::from_mins(1));
     assert!(pods_of(&client, "gone").await.is_empty());
 }
 
@@ -411,11 +450,11 @@ fn stateful_set(replicas: i32) -> StatefulSet {
             }],
         },
     }))
-    .unwrap()
+    .expect("a valid StatefulSet")
 }
 
 fn revision_of(pod: &Pod) -> String {
-    pod.metadata.labels.as_ref().unwrap()["controller-revision-hash"].clone()
+    pod.metadata.labels.as_ref().expect("labels")["controller-revision-hash"].clone()
 }
 
 #[tokio::test]
@@ -513,17 +552,21 @@ async fn a_stateful_set_starts_in_order_and_rolls_out_down_to_its_partition() {
     numbers.sort_by_key(|(_, n)| *n);
     assert_eq!(numbers, vec![(first.clone(), 1), (second.clone(), 2)]);
 
-    // Partition 0 finishes the rollout: the current revision becomes the update revision.
-    let mut live = sets.get("db").await.unwrap();
-    live.spec.as_mut().unwrap().update_strategy = Some(
+    finish_partitioned_rollout(&client, &sets, &second).await;
+}
+
+/// Partition 0 finishes the rollout: the current revision becomes the update revision.
+async fn finish_partitioned_rollout(client: &kube::Client, sets: &Api<StatefulSet>, second: &str) {
+    let mut live = sets.get("db").await.expect("as created");
+    live.spec.as_mut().expect("as created").update_strategy = Some(
         serde_json::from_value(
             json!({ "type": "RollingUpdate", "rollingUpdate": { "partition": 0 } }),
         )
-        .unwrap(),
+        .expect("as created"),
     );
     sets.replace("db", &PostParams::default(), &live)
         .await
-        .unwrap();
+        .expect("as created");
     let status = eventually("all updated", 20, || async {
         let s = sets.get("db").await.ok()?.status?;
         (s.current_revision == s.update_revision
@@ -532,12 +575,12 @@ async fn a_stateful_set_starts_in_order_and_rolls_out_down_to_its_partition() {
         .then_some(s)
     })
     .await;
-    assert_eq!(status.current_revision.as_deref(), Some(second.as_str()));
+    assert_eq!(status.current_revision.as_deref(), Some(second));
     assert!(
-        pods_of(&client, "db")
+        pods_of(client, "db")
             .await
             .iter()
-            .all(|p| revision_of(p) == second)
+            .all(|p| revision_of(p) == *second)
     );
 }
 
@@ -592,7 +635,7 @@ fn job(name: &str, image: &str, backoff_limit: i32) -> Job {
             "template": { "spec": { "restartPolicy": "Never", "containers": [{ "name": "task", "image": image }] } },
         },
     }))
-    .unwrap()
+    .expect("a valid Job")
 }
 
 fn job_condition(job: &Job, kind: &str) -> Option<String> {

@@ -2,6 +2,9 @@
 //! learned from STS; stale or malformed ones get 401. (Real signatures are made and checked by
 //! eks-token's own tests; moto does not verify them.)
 
+// Helpers here unwrap like the tests they serve: a panic with the value is the report.
+#![allow(clippy::unwrap_used)]
+
 use base64::Engine;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams};

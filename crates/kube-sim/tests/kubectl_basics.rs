@@ -2,6 +2,9 @@
 //! list and get in every output kubectl offers, the patch types, labels, delete, and the errors
 //! kubectl prints for a missing object or namespace.
 
+// Helpers here unwrap like the tests they serve: a panic with the value is the report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::Kubectl;

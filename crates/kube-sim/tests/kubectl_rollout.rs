@@ -1,5 +1,5 @@
 //! kubectl's rollout verdicts against the simulated controllers: `rollout status` succeeds on a
-//! healthy Deployment, StatefulSet and DaemonSet and fails on ProgressDeadlineExceeded with
+//! healthy Deployment, StatefulSet and DaemonSet and fails on `ProgressDeadlineExceeded` with
 //! kubectl's own message, `rollout undo` returns to the previous template, and `delete` takes
 //! the ReplicaSets and pods with the Deployment. Every kubectl call carries its own timeout.
 

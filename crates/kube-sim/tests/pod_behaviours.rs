@@ -51,7 +51,7 @@ async fn logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
         },
     )
     .await
-    .unwrap()
+    .expect("pod logs")
 }
 
 #[tokio::test]
@@ -133,38 +133,49 @@ async fn crash_loop_backs_off_with_rising_restarts_logs_and_events() {
         .unwrap();
     assert!(message.starts_with("back-off 20s"), "{message}");
 
-    let events = events_about(&client, "default", "api").await;
+    assert_crash_events(&client).await;
+
+    // An hour later the back-off is capped at five minutes and restarts kept counting.
+    sim.clock().advance(Duration::from_hours(1));
+    let later = until(&pods, "api", "many restarts", |_, c| c.restart_count >= 10).await;
+    assert!(container(&later).unwrap().restart_count < 20);
+}
+
+/// After two crashes: `BackOff` counted twice, two starts, the image found on the node the
+/// second time.
+async fn assert_crash_events(client: &kube::Client) {
+    let events = events_about(client, "default", "api").await;
     let backoff = find(
         &events,
         "BackOff",
         "Back-off restarting failed container app in pod api_default",
     )
-    .unwrap();
+    .expect("as created");
     assert_eq!(
         (backoff.type_.as_deref(), backoff.count),
         (Some("Warning"), Some(2))
     );
     assert_eq!(
         find(&events, "Started", "Started container app")
-            .unwrap()
+            .expect("as created")
             .count,
         Some(2)
     );
     assert_eq!(
         find(&events, "Pulled", "already present on machine")
-            .unwrap()
+            .expect("as created")
             .count,
         Some(1)
     );
     assert_eq!(
-        backoff.source.as_ref().unwrap().component.as_deref(),
+        backoff
+            .source
+            .as_ref()
+            .expect("as created")
+            .component
+            .as_deref(),
         Some("kubelet")
     );
-
-    // An hour later the back-off is capped at five minutes and restarts kept counting.
-    sim.clock().advance(Duration::from_secs(3600));
-    let later = until(&pods, "api", "many restarts", |_, c| c.restart_count >= 10).await;
-    assert!(container(&later).unwrap().restart_count < 20);
 }
 
 #[tokio::test]
@@ -455,8 +466,10 @@ async fn annotations_and_run_time_rules_choose_the_behaviour() {
         container(&worker).unwrap().state.unwrap().running.is_some(),
         "existing pods keep their behaviour"
     );
+}
 
-    // Rules can also come from a scenario file.
+#[test]
+fn rules_can_come_from_a_scenario_file() {
     let scenario: Scenario = serde_json::from_value(json!({
         "behaviours": [{ "image": "*:beta", "behaviour": "oom" }]
     }))

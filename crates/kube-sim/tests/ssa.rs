@@ -1,6 +1,9 @@
 //! Server-side apply and the other patch types through the kube crate, the way k8s-apply uses
 //! them: create, update, field removal, conflicts between managers, force, dry-run.
 
+// Helpers here unwrap like the tests they serve: a panic with the value is the report.
+#![allow(clippy::unwrap_used)]
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
@@ -77,11 +80,30 @@ async fn apply_creates_updates_and_is_idempotent() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        again.metadata.resource_version,
-        created.metadata.resource_version
-    );
+    // (The deployment controller writes status meanwhile, so the resourceVersion may move; the
+    // apply itself changed neither the spec nor the field ownership.)
     assert_eq!(again.metadata.generation, Some(1));
+    assert_eq!(
+        again.metadata.managed_fields.as_ref().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(again.spec, created.spec);
+
+    // On a kind no controller touches, the re-apply does not even move the resourceVersion.
+    let cms: Api<ConfigMap> = Api::namespaced(api.clone().into_client(), "default");
+    let cm = json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": "same" }, "data": { "a": "1" } });
+    let first = cms
+        .patch("same", &apply("pipewright"), &Patch::Apply(cm.clone()))
+        .await
+        .unwrap();
+    let second = cms
+        .patch("same", &apply("pipewright"), &Patch::Apply(cm))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.metadata.resource_version,
+        second.metadata.resource_version
+    );
 
     // A new image is a spec change: a new generation.
     let updated = api
@@ -250,9 +272,22 @@ async fn dry_run_apply_answers_but_stores_nothing() {
     );
     let still = api.get("web").await.unwrap();
     assert_eq!(
-        still.metadata.resource_version,
-        live.metadata.resource_version
+        still.metadata.generation, live.metadata.generation,
+        "nothing was stored"
     );
+    let image = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .image
+            .clone()
+    };
+    assert_eq!(image(&still).as_deref(), Some("web:1"));
 }
 
 #[tokio::test]

@@ -1,3 +1,11 @@
-//! eks-token (being written).
+//! `eks-token`: the command-line entry point; everything else is in the library.
 
-fn main() {}
+use stage::Tool;
+
+fn main() -> std::process::ExitCode {
+    stage::main(
+        Tool::new("eks-token", env!("CARGO_CRATE_NAME")),
+        eks_token::stdin_need(),
+        eks_token::run,
+    )
+}

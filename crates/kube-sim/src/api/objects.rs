@@ -14,7 +14,7 @@ use crate::api::watch;
 use crate::apply;
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::sim::Sim;
+use crate::sim::{ContainerLogs, Sim};
 use crate::store::{ObjectKey, Propagation, Store};
 
 /// One request to a resource path, with what the handlers need from the HTTP layer.
@@ -482,11 +482,12 @@ fn pod_log(
         }
     };
     let previous = query.get("previous").is_some_and(|p| p == "true");
-    let logs = sim
+    let logs: ContainerLogs = sim
         .logs()
         .get(&(namespace, name.to_owned(), container.clone()))
         .cloned()
         .unwrap_or_default();
+    let ever_ran = !logs.previous.is_empty();
     let lines = if previous {
         logs.previous
     } else {
@@ -496,6 +497,24 @@ fn pod_log(
         return Err(ApiError::bad_request(format!(
             "previous terminated container \"{container}\" in pod \"{name}\" not found"
         )));
+    }
+    if !previous && lines.is_empty() {
+        // A container that never started has no log yet; the kubelet says why.
+        let waiting = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .and_then(|statuses| {
+                statuses
+                    .iter()
+                    .find(|c| c.get("name").and_then(Value::as_str) == Some(container.as_str()))
+            })
+            .and_then(|c| c.pointer("/state/waiting/reason"))
+            .and_then(Value::as_str);
+        if let Some(reason) = waiting.filter(|_| !ever_ran) {
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{name}\" is waiting to start: {reason}"
+            )));
+        }
     }
     let tail = query
         .get("tailLines")

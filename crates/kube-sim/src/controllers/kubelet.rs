@@ -715,19 +715,19 @@ mod tests {
         );
         assert_eq!(r.status["lastState"]["terminated"]["exitCode"], 1);
         assert_eq!(r.next_ms, Some(32_000));
-        let r = report(
+        let hour = report(
             facts(RestartPolicy::Always),
             &c,
             &script(Behaviour::CrashLoop),
             0,
             3_600_000,
         );
-        let message = r.status["state"]["waiting"]["message"]
+        let message = hour.status["state"]["waiting"]["message"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
         assert!(
-            message.starts_with("back-off 5m0s") || r.status["state"]["running"].is_object(),
+            message.starts_with("back-off 5m0s") || hour.status["state"]["running"].is_object(),
             "{message}"
         );
         assert!(r.logs.previous.iter().any(|l| l.contains("fatal")));

@@ -42,7 +42,7 @@ impl Kubectl {
             return None;
         };
         let sim = KubeSim::start(config).expect("kube-sim starts");
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temporary directory");
         Some(Self { program, sim, dir })
     }
 
@@ -56,7 +56,7 @@ impl Kubectl {
             .env("KUBECONFIG", self.sim.kubeconfig_path())
             .env("KUBECACHEDIR", self.dir.path().join("cache"))
             .output()
-            .unwrap();
+            .expect("kubectl runs");
         eprintln!(
             "$ kubectl {}\n{}{}",
             args.join(" "),
@@ -74,7 +74,7 @@ impl Kubectl {
             "kubectl {args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).unwrap()
+        String::from_utf8(output.stdout).expect("kubectl prints UTF-8")
     }
 
     /// Runs kubectl and returns stderr, failing the test if it succeeded.
@@ -85,16 +85,16 @@ impl Kubectl {
             "kubectl {args:?} should have failed: {}",
             String::from_utf8_lossy(&output.stdout)
         );
-        String::from_utf8(output.stderr).unwrap()
+        String::from_utf8(output.stderr).expect("kubectl prints UTF-8")
     }
 
     pub fn file(&self, name: &str, text: &str) -> String {
         let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("the test file is written");
         path_str(&path)
     }
 }
 
 pub fn path_str(path: &Path) -> String {
-    path.to_str().unwrap().to_owned()
+    path.to_str().expect("a UTF-8 path").to_owned()
 }
