@@ -123,8 +123,8 @@ fn run(args: &[&str], env: Env) -> Run {
         stdout_is_terminal: false,
         stderr_is_terminal: false,
     };
-    let argv = std::iter::once("aws-probe").chain(args.iter().copied());
-    let code = stage::run_with(TOOL, Need::None, argv, env, io, probe);
+    let command_line = std::iter::once("aws-probe").chain(args.iter().copied());
+    let code = stage::run_with(TOOL, Need::None, command_line, env, io, probe);
     let doc = serde_json::from_str(&stdout.text())
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout.text()));
     Run {
@@ -293,7 +293,7 @@ fn throttling_sts(count: Arc<AtomicUsize>) -> HttpServer {
             body: b"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>abc-1</RequestId></ErrorResponse>".to_vec(),
         }
     })
-    .unwrap()
+    .expect("start the STS stand-in")
 }
 
 #[test]

@@ -1,3 +1,9 @@
-//! oidc-creds (being written).
+//! `oidc-creds`: the command-line entry point; everything else is in the library.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    stage::main(
+        stage::Tool::new("oidc-creds", env!("CARGO_CRATE_NAME")),
+        stage::Need::None,
+        oidc_creds::run,
+    )
+}
