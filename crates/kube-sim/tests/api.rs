@@ -495,6 +495,8 @@ async fn the_kube_client_retries_nothing_but_sees_the_api_down_and_back() {
         ..Faults::default()
     });
     let namespaces: Api<Namespace> = Api::all(client.clone());
+    // A connection kept alive from before gets a 503 (and is closed).
+    assert!(namespaces.list(&ListParams::default()).await.is_err());
     // A fresh client must connect anew, and the connection is closed unanswered.
     let fresh = sim.client().await.unwrap();
     assert!(

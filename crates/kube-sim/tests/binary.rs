@@ -85,13 +85,21 @@ fn a_bad_scenario_file_is_exit_2_with_the_reason() {
 #[test]
 fn every_scenario_example_in_the_docs_loads() {
     let docs = std::fs::read_to_string(testbed::workspace_root().join("docs/kube-sim.md")).unwrap();
-    let blocks: Vec<&str> = docs.split("```yaml\n").skip(1).filter_map(|rest| rest.split("```").next()).collect();
+    let blocks: Vec<&str> = docs
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
     assert!(blocks.len() >= 2, "the docs show scenario examples");
     let dir = tempfile::tempdir().unwrap();
     for (i, block) in blocks.iter().enumerate() {
         let path = dir.path().join(format!("example-{i}.yaml"));
         std::fs::write(&path, block).unwrap();
-        let scenario = kube_sim::Scenario::load(&path).unwrap_or_else(|e| panic!("docs example {i}: {e}"));
-        assert!(scenario.pace.is_some() || !scenario.behaviours.is_empty(), "example {i} says something");
+        let scenario =
+            kube_sim::Scenario::load(&path).unwrap_or_else(|e| panic!("docs example {i}: {e}"));
+        assert!(
+            scenario.pace.is_some() || !scenario.behaviours.is_empty(),
+            "example {i} says something"
+        );
     }
 }

@@ -65,9 +65,14 @@ pub(crate) fn read<U: DeserializeOwned>(
     let limit = u64::try_from(max_bytes)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
-    stdin.take(limit).read_to_end(&mut bytes).map_err(|e| {
-        StageError::invalid_input(format!("could not read stdin: {e}")).with_source(e)
-    })?;
+    if let Err(e) = stdin.take(limit).read_to_end(&mut bytes) {
+        // A closed or unreadable stdin (some CI runners) is "nothing piped in" to a tool that can
+        // do without; only a tool that needs a document must fail on it.
+        if need == Need::Optional {
+            return Ok(Upstream::Absent);
+        }
+        return Err(StageError::invalid_input(format!("could not read stdin: {e}")).with_source(e));
+    }
     if bytes.len() > max_bytes {
         return Err(StageError::invalid_input(format!(
             "stdin holds more than {} MiB; an upstream document is never that large",
@@ -238,6 +243,27 @@ mod tests {
                 .unwrap_err()
                 .kind(),
             ErrorKind::Usage
+        );
+    }
+
+    struct Unreadable;
+    impl Read for Unreadable {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(9))
+        }
+    }
+
+    #[test]
+    fn an_unreadable_stdin_is_no_input_unless_required() {
+        assert!(matches!(
+            read::<Input>(Need::Optional, &mut Unreadable, false, 10).unwrap(),
+            Upstream::Absent
+        ));
+        let err = read::<Input>(Need::Required, &mut Unreadable, false, 10).unwrap_err();
+        assert!(
+            err.message().contains("could not read stdin"),
+            "{}",
+            err.message()
         );
     }
 

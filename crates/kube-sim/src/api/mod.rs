@@ -32,6 +32,20 @@ pub async fn handle(
     server_address: Arc<str>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Body> {
+    if sim.faults.is_down() {
+        // New connections are closed unanswered (server.rs); one kept alive from before the
+        // outage gets a 503 and is closed too.
+        let mut response = body::error(&ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the API server is down (injected by kube-sim)",
+        ));
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
     let latency = sim.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
