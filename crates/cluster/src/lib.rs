@@ -1,0 +1,1 @@
+//! What k8s-apply and rollout-wait share (being written).
