@@ -194,6 +194,29 @@ impl FieldSelector {
     }
 }
 
+/// The `labelSelector` and `fieldSelector` of a list, watch or delete-collection request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Selection {
+    pub fn from_query(
+        query: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, ApiError> {
+        let param = |name: &str| query.get(name).map_or("", String::as_str);
+        Ok(Self {
+            labels: LabelSelector::parse(param("labelSelector"))?,
+            fields: FieldSelector::parse(param("fieldSelector"))?,
+        })
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -13,7 +13,7 @@ use crate::api::status::ApiError;
 use crate::api::watch;
 use crate::apply;
 use crate::resources::ResourceType;
-use crate::selectors::{FieldSelector, LabelSelector};
+use crate::selectors::Selection;
 use crate::sim::{ContainerLogs, Sim};
 use crate::store::{ObjectKey, Propagation, Store};
 
@@ -163,23 +163,12 @@ fn list(
     resource: &ResourceType,
     request: &ObjectRequest<'_>,
 ) -> Result<hyper::Response<Body>, ApiError> {
-    let labels = LabelSelector::parse(
-        request
-            .query
-            .get("labelSelector")
-            .map_or("", String::as_str),
-    )?;
-    let fields = FieldSelector::parse(
-        request
-            .query
-            .get("fieldSelector")
-            .map_or("", String::as_str),
-    )?;
+    let selection = Selection::from_query(&request.query)?;
     let store = sim.store();
     let items: Vec<&Value> = store
         .list(resource, request.target.namespace.as_deref())
         .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(o))
+        .filter(|o| selection.matches(o))
         .collect();
     Ok(body::json(
         200,
@@ -337,23 +326,12 @@ fn delete_collection(
 ) -> Result<hyper::Response<Body>, ApiError> {
     let dry_run = dry_run(&request.query)? || delete_options_dry_run(request);
     let propagation = propagation(request)?;
-    let labels = LabelSelector::parse(
-        request
-            .query
-            .get("labelSelector")
-            .map_or("", String::as_str),
-    )?;
-    let fields = FieldSelector::parse(
-        request
-            .query
-            .get("fieldSelector")
-            .map_or("", String::as_str),
-    )?;
+    let selection = Selection::from_query(&request.query)?;
     let deleted = sim.write(|store| {
         let keys: Vec<ObjectKey> = store
             .list(resource, request.target.namespace.as_deref())
             .into_iter()
-            .filter(|o| labels.matches(o) && fields.matches(o))
+            .filter(|o| selection.matches(o))
             .filter_map(|o| {
                 let name = o.pointer("/metadata/name")?.as_str()?;
                 let ns = o

@@ -16,7 +16,7 @@ use crate::api::body::{self, Body};
 use crate::api::objects::ObjectRequest;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
-use crate::selectors::{FieldSelector, LabelSelector};
+use crate::selectors::Selection;
 use crate::sim::Sim;
 use crate::store::{Change, EventType, ObjectKey, Store};
 
@@ -26,8 +26,7 @@ struct Filter {
     plural: String,
     namespace: Option<String>,
     name: Option<String>,
-    labels: LabelSelector,
-    fields: FieldSelector,
+    selection: Selection,
 }
 
 impl Filter {
@@ -39,8 +38,7 @@ impl Filter {
                 .as_ref()
                 .is_none_or(|ns| &change.key.namespace == ns)
             && self.name.as_ref().is_none_or(|n| &change.key.name == n)
-            && self.labels.matches(&change.object)
-            && self.fields.matches(&change.object)
+            && self.selection.matches(&change.object)
     }
 }
 
@@ -59,8 +57,7 @@ pub fn start(
             .clone()
             .filter(|_| resource.namespaced),
         name: request.target.name.clone(),
-        labels: LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))?,
-        fields: FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))?,
+        selection: Selection::from_query(query)?,
     };
     let since = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
