@@ -110,6 +110,19 @@ fn envelope_rules(schema: &mut schemars::Schema) {
     }
 }
 
+/// An upstream document as a downstream tool reads it (`Need::Required`/`Optional` with
+/// `Received<TheReport>`): unlike [`Document`]'s optional body, the report is required, so a
+/// document that lacks a field the tool needs is refused (exit 2) with the field's name instead of
+/// arriving empty.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Received<T> {
+    pub ok: bool,
+    pub tool: String,
+    pub schema: String,
+    #[serde(flatten)]
+    pub body: T,
+}
+
 /// Any tool's document, read without knowing the tool: the envelope plus its other fields as JSON.
 /// `schemas/envelope.json` is generated from this type.
 pub type Envelope = Document<BTreeMap<String, serde_json::Value>>;
@@ -154,4 +167,46 @@ pub(crate) fn render<T: Serialize>(doc: &Document<T>, pretty: bool) -> serde_jso
     };
     text.push('\n');
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Report {
+        release: String,
+    }
+
+    #[test]
+    fn a_document_round_trips_into_what_a_downstream_tool_receives() {
+        let tool = Tool::new("k8s-apply", "k8s_apply");
+        let text = serde_json::to_string(&Document::success(
+            &tool,
+            Report {
+                release: "web".into(),
+            },
+        ))
+        .unwrap();
+        let received: Received<Report> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            received.body,
+            Report {
+                release: "web".into()
+            }
+        );
+        assert_eq!(received.schema, "pipewright.dev/k8s-apply/v1");
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_not_an_empty_report() {
+        let err =
+            serde_json::from_str::<Received<Report>>(r#"{"ok":true,"tool":"x","schema":"s"}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("missing field `release`"), "{err}");
+        // Document's body, by contrast, is optional: fine for printing, wrong for reading.
+        let doc: Document<Report> =
+            serde_json::from_str(r#"{"ok":true,"tool":"x","schema":"s"}"#).unwrap();
+        assert_eq!(doc.body, None);
+    }
 }

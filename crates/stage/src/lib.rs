@@ -45,7 +45,7 @@ pub mod secret;
 mod upstream;
 
 pub use ctx::Ctx;
-pub use document::{Document, Envelope, ErrorBody, Tool};
+pub use document::{Document, Envelope, ErrorBody, Received, Tool};
 pub use error::{ErrorKind, Failed, StageError, StageResult};
 pub use runner::{CommonArgs, Env, Io, StageCli, TimeoutArg, main, run_with};
 pub use secret::Secret;
