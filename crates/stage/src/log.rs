@@ -106,17 +106,18 @@ impl Reporter {
         if value.is_empty() {
             return;
         }
+        let mut secrets = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
+        if secrets.iter().any(|s| s == value) {
+            return;
+        }
         if self.github {
             for line in github::add_mask_lines(value) {
                 self.write_unmasked(&line);
             }
         }
-        let mut secrets = self.secrets.write().unwrap_or_else(PoisonError::into_inner);
-        if !secrets.iter().any(|s| s == value) {
-            secrets.push(value.to_owned());
-            // Longest first, so that a secret containing another is masked whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        }
+        secrets.push(value.to_owned());
+        // Longest first, so that a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
     /// Writes one line (or several), masked.

@@ -68,6 +68,8 @@ async fn probe(cli: Cli, ctx: Ctx, upstream: Option<Envelope>) -> StageResult<Re
         "leak" => {
             let secret = Secret::new(SECRET);
             ctx.register_secret(&secret);
+            // Registering again (several code paths may) announces it only once.
+            ctx.register_secret(&secret);
             tracing::info!("token is {SECRET}");
             tracing::warn!(key = SECRET, "debug print of the secret: {secret:?}");
             let cause = std::io::Error::other(format!("server said: bad key {SECRET}"));

@@ -49,13 +49,17 @@ pub fn parse_role_arn(flag: &str, text: &str) -> Result<RoleArn, StageError> {
         return Err(bad("it must start with arn:"));
     }
     if !is_partition(partition) {
-        return Err(bad("unknown partition (expected aws, aws-cn or aws-us-gov)"));
+        return Err(bad(
+            "unknown partition (expected aws, aws-cn or aws-us-gov)",
+        ));
     }
     if *service != "iam" {
         return Err(bad("the service part must be iam"));
     }
     if !region.is_empty() {
-        return Err(bad("IAM ARNs have no region (arn:aws:iam::ACCOUNT:role/NAME)"));
+        return Err(bad(
+            "IAM ARNs have no region (arn:aws:iam::ACCOUNT:role/NAME)",
+        ));
     }
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("the account must be 12 digits"));
@@ -67,10 +71,7 @@ pub fn parse_role_arn(flag: &str, text: &str) -> Result<RoleArn, StageError> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(is_name_char) {
         return Err(bad("the role name must be 1-64 letters, digits or +=,.@_-"));
     }
-    if path_and_name.len() > 512 + 64
-        || !path_and_name
-            .chars()
-            .all(|c| is_name_char(c) || c == '/')
+    if path_and_name.len() > 512 + 64 || !path_and_name.chars().all(|c| is_name_char(c) || c == '/')
     {
         return Err(bad("the role path has characters IAM does not allow"));
     }
@@ -91,9 +92,9 @@ pub fn check_policy_arn(text: &str) -> Result<(), StageError> {
             is_partition(partition)
                 && (*account == "aws"
                     || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
-                && resource
-                    .strip_prefix("policy/")
-                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| is_name_char(c) || c == '/'))
+                && resource.strip_prefix("policy/").is_some_and(|n| {
+                    !n.is_empty() && n.chars().all(|c| is_name_char(c) || c == '/')
+                })
         }
         _ => false,
     };
@@ -127,7 +128,7 @@ pub fn is_valid_session_name(name: &str) -> bool {
 }
 
 /// The default session name: `<owner>-<repo>-<run id>-<attempt>` under GitHub Actions, so
-/// CloudTrail shows which run did what; `oidc-creds` elsewhere. The run id is kept whole and the
+/// `CloudTrail` shows which run did what; `oidc-creds` elsewhere. The run id is kept whole and the
 /// repository shortened when the result would exceed STS's 64 characters.
 pub fn default_session_name(
     repository: Option<&str>,
@@ -152,7 +153,10 @@ pub fn default_session_name(
         };
     };
     let room = 64usize.saturating_sub(if run_id.is_some() { suffix.len() } else { 0 });
-    let repo: String = sanitize_session_name(repository).chars().take(room.max(2)).collect();
+    let repo: String = sanitize_session_name(repository)
+        .chars()
+        .take(room.max(2))
+        .collect();
     if run_id.is_some() {
         sanitize_session_name(&format!("{repo}{suffix}"))
     } else {
@@ -169,7 +173,10 @@ pub fn check_session_name(name: &str) -> Result<(), StageError> {
     Err(StageError::usage(format!(
         "--session-name {name:?} is not a valid STS session name (2-64 letters, digits or +=,.@_-)"
     ))
-    .with_hint(format!("for example --session-name {}", sanitize_session_name(name))))
+    .with_hint(format!(
+        "for example --session-name {}",
+        sanitize_session_name(name)
+    )))
 }
 
 /// Checks `--duration` against STS's limits.
@@ -198,21 +205,27 @@ pub fn load_policy(arg: &str) -> Result<(String, Option<std::path::PathBuf>), St
     } else {
         let path = Path::new(arg.strip_prefix('@').unwrap_or(arg));
         let text = std::fs::read_to_string(path).map_err(|e| {
-            StageError::usage(format!("--policy {}: cannot read the file: {e}", path.display()))
-                .with_hint("pass the policy JSON itself, or @FILE / a path to a file holding it")
+            StageError::usage(format!(
+                "--policy {}: cannot read the file: {e}",
+                path.display()
+            ))
+            .with_hint("pass the policy JSON itself, or @FILE / a path to a file holding it")
         })?;
         (text, Some(path.to_path_buf()))
     };
-    let where_ = path
-        .as_ref()
-        .map_or_else(|| "--policy".to_owned(), |p| format!("--policy {}", p.display()));
+    let where_ = path.as_ref().map_or_else(
+        || "--policy".to_owned(),
+        |p| format!("--policy {}", p.display()),
+    );
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         StageError::invalid_input(format!(
             "{where_}: not JSON (line {}, column {}): {e}",
             e.line(),
             e.column()
         ))
-        .with_hint("a session policy is IAM policy JSON: {\"Version\":\"2012-10-17\",\"Statement\":[…]}")
+        .with_hint(
+            "a session policy is IAM policy JSON: {\"Version\":\"2012-10-17\",\"Statement\":[…]}",
+        )
     })?;
     if value.get("Statement").is_none() {
         return Err(StageError::invalid_input(format!(
@@ -241,7 +254,11 @@ mod tests {
         let arn = parse_role_arn("--role-arn", "arn:aws:iam::123456789012:role/deploy").unwrap();
         assert_eq!(arn.account, "123456789012");
         assert_eq!(arn.name, "deploy");
-        let arn = parse_role_arn("--role-arn", "arn:aws-us-gov:iam::123456789012:role/ci/gh/deploy@x").unwrap();
+        let arn = parse_role_arn(
+            "--role-arn",
+            "arn:aws-us-gov:iam::123456789012:role/ci/gh/deploy@x",
+        )
+        .unwrap();
         assert_eq!(arn.name, "deploy@x");
         for bad in [
             "",
@@ -278,7 +295,10 @@ mod tests {
         let long = format!("org/{}", "r".repeat(100));
         let name = default_session_name(Some(&long), Some("9876543210"), Some("1"));
         assert!(is_valid_session_name(&name), "{name}");
-        assert!(name.ends_with("-9876543210-1"), "the run id survives: {name}");
+        assert!(
+            name.ends_with("-9876543210-1"),
+            "the run id survives: {name}"
+        );
     }
 
     #[test]
@@ -300,8 +320,18 @@ mod tests {
         let (_, path) = load_policy(&format!("@{}", file.display())).unwrap();
         assert_eq!(path.as_deref(), Some(file.as_path()));
         assert_eq!(load_policy("{not json").unwrap_err().exit_code(), 2);
-        assert!(load_policy("@/nonexistent/p.json").unwrap_err().message().contains("cannot read"));
-        assert!(load_policy(r#"{"Version":"2012-10-17"}"#).unwrap_err().message().contains("Statement"));
+        assert!(
+            load_policy("@/nonexistent/p.json")
+                .unwrap_err()
+                .message()
+                .contains("cannot read")
+        );
+        assert!(
+            load_policy(r#"{"Version":"2012-10-17"}"#)
+                .unwrap_err()
+                .message()
+                .contains("Statement")
+        );
     }
 
     proptest! {
