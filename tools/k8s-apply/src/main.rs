@@ -1,0 +1,3 @@
+//! k8s-apply (being written).
+
+fn main() {}
