@@ -1,1 +1,24 @@
-//! What k8s-apply and rollout-wait share (being written).
+//! What k8s-apply and rollout-wait share, and nothing tool-specific: cluster access from a
+//! kubeconfig as kubectl users expect ([`access`]), one retry policy for API calls ([`mod@retry`]),
+//! the per-release history kept in the cluster ([`release`]), and the deploy lock that keeps two
+//! pipelines from interleaving their apply → wait → rollback sequences ([`lock`]).
+//!
+//! The formats and the protocol between the tools are written down in `docs/releases.md`.
+
+pub mod access;
+pub mod clock;
+mod error;
+mod kubeconfig;
+pub mod lock;
+pub mod names;
+pub mod release;
+pub mod retry;
+
+pub use access::{ClusterArgs, ConfigSource, Connection, connect, connect_with};
+pub use clock::WallClock;
+pub use error::api_error;
+pub use lock::{Contender, Holder, KeepAlive, Lock, LockOptions, acquire};
+pub use release::{
+    ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus, ReleaseSummary,
+};
+pub use retry::{RetryPolicy, retry, retry_with};

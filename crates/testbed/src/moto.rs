@@ -89,7 +89,11 @@ impl Moto {
     /// The environment an AWS SDK or CLI needs to use this moto: endpoint, region, dummy
     /// credentials, and no shared config or IMDS lookups from the real machine.
     pub fn env(&self) -> Vec<(String, String)> {
-        let config = self.dir.path().join("no-aws-config");
+        // An empty file, not a missing one: the SDKs warn about a config file that does not exist.
+        let config = self.dir.path().join("empty-aws-config");
+        if !config.exists() {
+            let _ = std::fs::write(&config, "");
+        }
         [
             ("AWS_ENDPOINT_URL", self.endpoint()),
             ("AWS_REGION", REGION.to_owned()),

@@ -55,7 +55,13 @@ pub async fn connect(
             args.region.clone_from(&upstream.region);
         }
     }
-    let sdk = pipewright_aws::load_config(ctx, &args, upstream.map(|u| &u.credentials)).await?;
+    let from_env = if upstream.is_none() {
+        environment_credentials(ctx)
+    } else {
+        None
+    };
+    let document = upstream.map(|u| &u.credentials).or(from_env.as_ref());
+    let sdk = pipewright_aws::load_config(ctx, &args, document).await?;
     let region = sdk.region().map(Region::to_string).ok_or_else(|| {
         StageError::usage("no AWS region configured").with_hint("pass --region or set AWS_REGION")
     })?;
@@ -67,6 +73,8 @@ pub async fn connect(
     register(ctx, &credentials);
     let source = if upstream.is_some() {
         "the credential document on stdin"
+    } else if from_env.is_some() {
+        "the environment (AWS_ACCESS_KEY_ID)"
     } else {
         "the standard AWS credential chain"
     };
@@ -76,6 +84,28 @@ pub async fn connect(
         region,
         credentials,
         source,
+    })
+}
+
+/// The environment's keys, exactly as the standard chain's first provider would take them.
+///
+/// Taking them here rather than through the chain is about speed: building aws-config's default
+/// chain builds its web-identity provider's STS client, and with it an HTTPS client that loads
+/// every system root certificate, a few milliseconds per run even though the keys are right there
+/// and nothing is sent. An exec plugin runs on every kubectl command, so those milliseconds count.
+fn environment_credentials(ctx: &Ctx) -> Option<ProcessCredentials> {
+    let access_key_id = ctx.env("AWS_ACCESS_KEY_ID")?;
+    let secret_access_key = ctx.env("AWS_SECRET_ACCESS_KEY")?;
+    Some(ProcessCredentials {
+        version: 1,
+        access_key_id: Secret::new(access_key_id),
+        secret_access_key: Secret::new(secret_access_key),
+        session_token: ctx.env("AWS_SESSION_TOKEN").map(Secret::new),
+        // As the SDK's environment provider: an expiry that does not parse is no expiry.
+        expiration: ctx
+            .env("AWS_CREDENTIAL_EXPIRATION")
+            .filter(|t| t.parse::<jiff::Timestamp>().is_ok())
+            .map(str::to_owned),
     })
 }
 

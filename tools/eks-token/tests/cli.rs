@@ -2,6 +2,9 @@
 //! exit codes, credentials piped on stdin, the ExecCredential version negotiation, the token
 //! cache, secrets on stderr, and the schema of every document.
 
+// Test helpers may unwrap: a panic with the value is the clearest failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{EksToken, FROZEN, KEY_ID, Run, SECRET_KEY, SESSION_TOKEN, mode, query_param};
@@ -32,7 +35,7 @@ fn assert_error(run: &Run, code: i32, kind: &str, message_has: &str) -> Value {
     doc
 }
 
-/// An oidc-creds document: the stage envelope, the credential_process fields, and its extras.
+/// An oidc-creds document: the stage envelope, the `credential_process` fields, and its extras.
 fn oidc_creds_document(expiration: &str) -> String {
     json!({
         "ok": true, "tool": "oidc-creds", "schema": "pipewright.dev/oidc-creds/v1",

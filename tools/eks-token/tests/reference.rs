@@ -3,6 +3,9 @@
 //! the URLs must be identical, signature included; and the real `aws eks get-token` must print
 //! the same ExecCredential as eks-token, field for field, once the stage envelope is set aside.
 
+// Test helpers may unwrap: a panic with the value is the clearest failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::Write;

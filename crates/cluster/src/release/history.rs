@@ -1,0 +1,336 @@
+//! The history of one release in the cluster: list, read, create, settle and prune revisions.
+//!
+//! Revision numbers come from the Secrets' names, so two revisions can never share a number: the
+//! API server refuses a second Secret of the same name. Two writers racing for the next number
+//! (which the deploy lock should already prevent) resolve it by the loser taking the number
+//! after. Status changes replace the Secret with its `resourceVersion`, so a concurrent writer's
+//! change is never lost: the later one re-reads and tries again.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
+use stage::StageError;
+
+use super::codec::{from_secret, to_secret};
+use super::record::{ReleaseRecord, ReleaseStatus};
+use crate::error::api_error;
+use crate::names;
+use crate::retry::retry;
+
+/// Plain writes: no dry run, no field manager of ours needed for bookkeeping objects.
+const POST: PostParams = PostParams {
+    dry_run: false,
+    field_manager: None,
+};
+
+/// How often to re-read and try again when another writer got there first. Each round trip is a
+/// few milliseconds; only a runaway would need more.
+const MAX_RACES: u32 = 10;
+
+/// One release's revisions in one namespace.
+#[derive(Clone)]
+pub struct ReleaseHistory {
+    api: Api<Secret>,
+    namespace: String,
+    release: String,
+}
+
+impl std::fmt::Debug for ReleaseHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseHistory")
+            .field("namespace", &self.namespace)
+            .field("release", &self.release)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record's Secret as listed: its number and status from the labels, which stay readable even
+/// if the record itself does not decode.
+struct Listed {
+    revision: u32,
+    status: Option<ReleaseStatus>,
+    secret: Secret,
+}
+
+impl ReleaseHistory {
+    /// The history of `release` in `namespace`. Refuses a release name that cannot be one.
+    pub fn new(client: &kube::Client, namespace: &str, release: &str) -> Result<Self, StageError> {
+        names::check_release_name(release)?;
+        Ok(Self {
+            api: Api::namespaced(client.clone(), namespace),
+            namespace: namespace.to_owned(),
+            release: release.to_owned(),
+        })
+    }
+
+    pub fn release(&self) -> &str {
+        &self.release
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Every readable revision, oldest first. A record that does not decode is skipped with a
+    /// warning rather than wedging every later deploy; its number stays taken.
+    pub async fn list(&self) -> Result<Vec<ReleaseRecord>, StageError> {
+        let mut records = Vec::new();
+        for listed in self.list_secrets().await? {
+            match from_secret(&listed.secret) {
+                Ok(record) => records.push(record),
+                Err(e) => tracing::warn!(
+                    "release {} revision {}: skipping an unreadable record: {}",
+                    self.release,
+                    listed.revision,
+                    e.message()
+                ),
+            }
+        }
+        Ok(records)
+    }
+
+    /// One revision, `None` when there is no such revision.
+    pub async fn get(&self, revision: u32) -> Result<Option<ReleaseRecord>, StageError> {
+        let name = names::record_name(&self.release, revision);
+        let what = format!("reading revision {revision} of release {}", self.release);
+        let secret = retry(&what, || self.api.get_opt(&name))
+            .await
+            .map_err(|e| api_error(&what, &e))?;
+        secret.as_ref().map(from_secret).transpose()
+    }
+
+    /// The newest revision, whatever its status.
+    pub async fn latest(&self) -> Result<Option<ReleaseRecord>, StageError> {
+        Ok(self.list().await?.pop())
+    }
+
+    /// The newest revision with `status`: with [`ReleaseStatus::Deployed`], what a rollback
+    /// returns to.
+    pub async fn last_with_status(
+        &self,
+        status: ReleaseStatus,
+    ) -> Result<Option<ReleaseRecord>, StageError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|r| r.status == status))
+    }
+
+    /// Records `record` as the next revision and returns it as stored: `revision` and
+    /// `previousRevision` assigned, `createdAt`/`updatedAt` now. The namespace and release of the
+    /// history win over the record's.
+    pub async fn create(&self, mut record: ReleaseRecord) -> Result<ReleaseRecord, StageError> {
+        record.release.clone_from(&self.release);
+        record.namespace.clone_from(&self.namespace);
+        // Recognises our own Secret if a create succeeded but its answer was lost and the
+        // retry met it as "already exists".
+        let create_id = format!("{:016x}", rand_u64());
+        let mut highest = self.highest_revision().await?;
+        for _ in 0..MAX_RACES {
+            record.revision = highest + 1;
+            record.previous_revision = (highest > 0).then_some(highest);
+            record.created_at = Timestamp::now();
+            record.updated_at = record.created_at;
+            let secret = to_secret(&record, Some(&create_id))?;
+            let what = format!(
+                "recording revision {} of release {}",
+                record.revision, self.release
+            );
+            match retry(&what, || self.api.create(&POST, &secret)).await {
+                Ok(_) => return Ok(record),
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    let name = names::record_name(&self.release, record.revision);
+                    let existing = retry(&what, || self.api.get_opt(&name))
+                        .await
+                        .map_err(|e| api_error(&what, &e))?;
+                    let ours = existing.as_ref().is_some_and(|s| {
+                        s.metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(names::CREATE_ID_ANNOTATION))
+                            == Some(&create_id)
+                    });
+                    if ours {
+                        return Ok(record);
+                    }
+                    tracing::debug!(
+                        "revision {} of release {} was taken by another writer; trying the next",
+                        record.revision,
+                        self.release
+                    );
+                    highest = self.highest_revision().await?.max(record.revision);
+                }
+                Err(e) => return Err(api_error(&what, &e)),
+            }
+        }
+        Err(StageError::failed(format!(
+            "release {}: other writers took {MAX_RACES} revision numbers in a row while we \
+             tried to record ours",
+            self.release
+        ))
+        .with_hint("is another pipeline deploying this release without the deploy lock?"))
+    }
+
+    /// Sets a revision's status and message (`None` clears it). Marking one `deployed` turns the
+    /// older `deployed` revisions `superseded`, so that there is one current revision, as helm
+    /// keeps it.
+    pub async fn set_status(
+        &self,
+        revision: u32,
+        status: ReleaseStatus,
+        message: Option<&str>,
+    ) -> Result<ReleaseRecord, StageError> {
+        let updated = self.update(revision, status, message).await?;
+        if status == ReleaseStatus::Deployed {
+            for older in self.list_secrets().await? {
+                if older.revision < revision && older.status == Some(ReleaseStatus::Deployed) {
+                    self.update(older.revision, ReleaseStatus::Superseded, None)
+                        .await?;
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    /// Deletes the oldest revisions beyond the newest `keep` (at least 1), never the last
+    /// `deployed` one: it is what a rollback needs. Returns the revisions deleted.
+    pub async fn prune(&self, keep: usize) -> Result<Vec<u32>, StageError> {
+        let listed = self.list_secrets().await?;
+        let last_deployed = listed
+            .iter()
+            .rev()
+            .find(|l| l.status == Some(ReleaseStatus::Deployed))
+            .map(|l| l.revision);
+        let excess = listed.len().saturating_sub(keep.max(1));
+        let mut pruned = Vec::new();
+        for old in listed.iter().take(excess) {
+            if Some(old.revision) == last_deployed {
+                continue;
+            }
+            let name = names::record_name(&self.release, old.revision);
+            let what = format!(
+                "deleting revision {} of release {}",
+                old.revision, self.release
+            );
+            // The uid precondition makes sure we delete the record we listed, not a namesake.
+            let params = DeleteParams {
+                preconditions: old.secret.metadata.uid.clone().map(|uid| Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match retry(&what, || self.api.delete(&name, &params)).await {
+                Ok(_) => pruned.push(old.revision),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(api_error(&what, &e)),
+            }
+        }
+        Ok(pruned)
+    }
+
+    async fn update(
+        &self,
+        revision: u32,
+        status: ReleaseStatus,
+        message: Option<&str>,
+    ) -> Result<ReleaseRecord, StageError> {
+        let name = names::record_name(&self.release, revision);
+        let what = format!(
+            "marking revision {revision} of release {} {status}",
+            self.release
+        );
+        for _ in 0..MAX_RACES {
+            let Some(current) = retry(&what, || self.api.get_opt(&name))
+                .await
+                .map_err(|e| api_error(&what, &e))?
+            else {
+                return Err(StageError::failed(format!(
+                    "{what}: release {} has no revision {revision} in namespace {}",
+                    self.release, self.namespace
+                )));
+            };
+            let mut record = from_secret(&current)?;
+            record.status = status;
+            record.message = message.map(str::to_owned);
+            record.updated_at = Timestamp::now();
+            let mut secret = to_secret(&record, None)?;
+            // Keep what others put on the Secret; replace only what the record decides.
+            let mut labels: BTreeMap<String, String> =
+                current.metadata.labels.clone().unwrap_or_default();
+            labels.extend(secret.metadata.labels.take().unwrap_or_default());
+            secret.metadata = current.metadata.clone();
+            secret.metadata.labels = Some(labels);
+            secret.metadata.managed_fields = None;
+            match retry(&what, || self.api.replace(&name, &POST, &secret)).await {
+                Ok(_) => return Ok(record),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(api_error(&what, &e)),
+            }
+        }
+        Err(StageError::failed(format!(
+            "{what}: the record kept changing under us"
+        )))
+    }
+
+    async fn highest_revision(&self) -> Result<u32, StageError> {
+        Ok(self.list_secrets().await?.last().map_or(0, |l| l.revision))
+    }
+
+    /// The release's record Secrets, oldest first.
+    async fn list_secrets(&self) -> Result<Vec<Listed>, StageError> {
+        let selector = format!(
+            "{}={},{}={}",
+            names::RELEASE_LABEL,
+            self.release,
+            names::MANAGED_BY_LABEL,
+            names::MANAGED_BY
+        );
+        let what = format!(
+            "listing the revisions of release {} in namespace {}",
+            self.release, self.namespace
+        );
+        let params = ListParams::default().labels(&selector);
+        let list = retry(&what, || self.api.list(&params))
+            .await
+            .map_err(|e| api_error(&what, &e))?;
+        let prefix = names::record_prefix(&self.release);
+        let mut listed: Vec<Listed> = list
+            .items
+            .into_iter()
+            .filter(|s| s.type_.as_deref() == Some(names::RECORD_TYPE))
+            .filter_map(|secret| {
+                // The number in the name is the one the API server keeps unique.
+                let revision = secret
+                    .metadata
+                    .name
+                    .as_deref()?
+                    .strip_prefix(prefix.as_str())?
+                    .parse()
+                    .ok()?;
+                let status = secret
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(names::STATUS_LABEL))
+                    .and_then(|s| ReleaseStatus::parse(s));
+                Some(Listed {
+                    revision,
+                    status,
+                    secret,
+                })
+            })
+            .collect();
+        listed.sort_by_key(|l| l.revision);
+        Ok(listed)
+    }
+}
+
+fn rand_u64() -> u64 {
+    use rand::Rng;
+    crate::retry::os_rng().random()
+}
