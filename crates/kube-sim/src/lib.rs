@@ -6,7 +6,7 @@
 //! progress, and fail, like a real cluster's. See `docs/kube-sim.md`.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let sim = kube_sim::KubeSim::start(kube_sim::Config::default())?;
 //! let client = sim.client().await?;
 //! // … kube::Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client, "default") …
