@@ -15,7 +15,7 @@ use crate::normalize::{normalize, redact_secrets};
 const CONTEXT: usize = 3;
 
 /// How one path changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeOp {
     Added,
@@ -24,7 +24,7 @@ pub enum ChangeOp {
 }
 
 /// One changed path. `before` and `after` are the normalised values, Secret values redacted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// A JSON pointer (RFC 6901) into the object; the empty string is the whole object.

@@ -300,7 +300,7 @@ impl SetImage {
 }
 
 /// One container's image, for the output document.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageUse {
     pub kind: String,

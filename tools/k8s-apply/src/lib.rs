@@ -1,7 +1,11 @@
 //! k8s-apply: server-side apply of a release (issue 5).
 //!
-//! This library holds the parts that need no cluster, each a pure function over the manifest set,
-//! so that they are tested without a test bed and every input error is found before anything is
+//! [`Cli`] is the command line and [`run`] the entry point `main` hands to the stage runner.
+//! Three modules talk to the cluster: [`apply`] (discovery, server-side apply phase by phase, the
+//! [`Report`]), [`release`] (deploy lock, revisions) and [`applyset`] (KEP-3659 membership).
+//!
+//! The rest holds the parts that need no cluster, each a pure function over the manifest set, so
+//! that they are tested without a test bed and every input error is found before anything is
 //! sent:
 //!
 //! - [`manifest`]: reading `-f FILE|DIR|-` into a checked [`ManifestSet`], every problem reported
@@ -13,6 +17,8 @@
 //! - [`normalize`], [`mod@diff`] and [`linediff`]: what `--dry-run=server` and `k8s-apply diff`
 //!   show, with server-side noise removed and Secret data redacted.
 
+pub mod apply;
+pub mod applyset;
 pub mod builtin;
 pub mod diff;
 pub mod images;
@@ -21,6 +27,7 @@ pub mod manifest;
 pub mod names;
 pub mod normalize;
 pub mod order;
+pub mod release;
 
 pub use diff::{Change, ChangeOp, ObjectDiff, diff};
 pub use images::{ImageRef, ImageUse, SetImage};
@@ -28,3 +35,152 @@ pub use manifest::{
     Input, Loaded, Manifest, ManifestErrors, ManifestSet, Namespacing, ObjectRef, Origin, Source,
 };
 pub use order::{Phase, Step, deletion_phases, phases};
+
+use clap::{Args, Parser, Subcommand};
+use stage::{CommonArgs, Ctx, StageCli, StageResult, TimeoutArg};
+
+pub use apply::{Action, AppliedObject, Mode, Report};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Apply a directory of manifests with the kubeconfig's current context
+  k8s-apply -f manifests/ -R
+
+  # A kustomize overlay on stdin, with the image the pipeline just built
+  kubectl kustomize manifests/k8s/overlays/production \\
+    | k8s-apply -f - --set-image api=registry.example/api:1.4.2 --expect-tag 1.4.2
+
+  # Take over fields another manager (kubectl, helm) owns
+  k8s-apply -f app.yaml --force-conflicts
+
+  # As a release: deploy lock, a recorded revision, ApplySet membership labels
+  k8s-apply -f app.yaml --release web -n shop --env production | rollout-wait
+
+  # What would change, as a diff (exit 1 when something would)
+  k8s-apply diff -f app.yaml
+
+Exit codes: 0 applied, 1 the API server refused a change (e.g. a field-manager conflict),
+2 bad usage or manifests (nothing was applied), 3 the cluster could not be reached or refused the
+credentials, 124 --timeout ran out. See docs/k8s-apply.md.";
+
+/// The command line: `k8s-apply [FLAGS]` applies; `k8s-apply diff [FLAGS]` shows what would
+/// change.
+#[derive(Parser, Debug)]
+#[command(
+    name = "k8s-apply",
+    version,
+    about = "Server-side apply of a set of Kubernetes manifests, in dependency order",
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The subcommands besides the default, apply.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what applying would change, per object, from the server's dry run (exit 1 when
+    /// something would change, like `diff`)
+    #[command(after_help = "Examples:\n  k8s-apply diff -f manifests/ -R\n  \
+        kubectl kustomize overlays/production | k8s-apply diff -f -\n\n\
+        Secret values are never shown: a changed value reads as (changed).")]
+    Diff(ApplyArgs),
+}
+
+/// What to apply and how; shared by apply and `diff`.
+#[derive(Args, Debug, Clone)]
+// The flags are independent switches, as kubectl's are; an enum would not make them clearer.
+#[allow(clippy::struct_excessive_bools)]
+pub struct ApplyArgs {
+    /// Manifest file or directory, `-` for standard input (repeatable)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR|-",
+        required = true
+    )]
+    pub filename: Vec<String>,
+    /// Read directories recursively
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
+    /// The field manager named in server-side apply
+    #[arg(long, value_name = "NAME", default_value = "pipewright")]
+    pub field_manager: String,
+    /// Take over fields another field manager owns instead of failing
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Replace the image of containers named NAME or using repository NAME (repeatable)
+    #[arg(long, value_name = "NAME=IMAGE")]
+    pub set_image: Vec<SetImage>,
+    /// Fail before applying unless every image has this tag
+    #[arg(long, value_name = "TAG")]
+    pub expect_tag: Option<String>,
+    /// Apply the set as this release: deploy lock, a recorded revision, applyset membership labels
+    #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
+    pub release: Option<String>,
+    /// Revisions of the release to keep (the last deployed one is always kept)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub history_max: usize,
+    /// Who holds the deploy lock [default: the GitHub run, else this shell job]
+    #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
+    pub lock_holder: Option<String>,
+    /// How long to wait for another run's deploy lock
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = stage::duration::parse)]
+    pub lock_timeout: std::time::Duration,
+    /// How long the deploy lock outlives this run's last renewal
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
+    pub lock_ttl: std::time::Duration,
+    /// The environment this apply is for (recorded in the output document)
+    #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
+    pub environment: Option<String>,
+    /// Ask the server what would change without changing anything (only `server`)
+    #[arg(long, value_name = "MODE", value_parser = ["server"])]
+    pub dry_run: Option<String>,
+    #[command(flatten)]
+    pub timeout: TimeoutArg,
+}
+
+impl ApplyArgs {
+    /// The `-f` arguments as inputs.
+    pub fn inputs(&self) -> Vec<Input> {
+        self.filename
+            .iter()
+            .map(|arg| Input::from_arg(arg))
+            .collect()
+    }
+
+    /// Whether `-f -` asks for standard input.
+    pub fn reads_stdin(&self) -> bool {
+        self.filename.iter().any(|arg| arg == "-")
+    }
+}
+
+impl StageCli for Cli {
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+
+    fn timeout(&self) -> Option<std::time::Duration> {
+        match &self.command {
+            Some(Command::Diff(args)) => args.timeout.timeout,
+            None => self.apply.timeout.timeout,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, ctx: Ctx, _upstream: Option<serde_json::Value>) -> StageResult<Report> {
+    match &cli.command {
+        Some(Command::Diff(args)) => apply::run(args, &ctx, Mode::Diff).await,
+        None => apply::run(&cli.apply, &ctx, Mode::Apply).await,
+    }
+}
