@@ -15,6 +15,7 @@ pub fn apply(resource: &ResourceType, object: &mut Value, live: Option<&Value>, 
             set_default(object, "/status/phase", json!("Active"));
         }
         ("", "Service") => service(object, live, seed),
+        ("", "Secret") => secret_string_data(object),
         ("", "Pod") => pod_spec(object, "/spec"),
         ("", "PersistentVolumeClaim") => {
             set_default(object, "/status/phase", json!("Pending"));
@@ -95,6 +96,30 @@ pub fn apply(resource: &ResourceType, object: &mut Value, live: Option<&Value>, 
             set_default(object, "/spec/failedJobsHistoryLimit", json!(1));
         }
         _ => {}
+    }
+}
+
+/// `stringData` is write-only: the API server folds it into `data` (base64), overriding keys
+/// of the same name, and never stores or returns it.
+fn secret_string_data(object: &mut Value) {
+    use base64::Engine as _;
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(data) = data.as_object_mut() {
+        for (key, value) in string_data {
+            let text = value.as_str().unwrap_or_default().to_owned();
+            data.insert(
+                key,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
+        }
     }
 }
 
@@ -233,6 +258,19 @@ mod tests {
         assert_eq!(containers[0]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(containers[1]["imagePullPolicy"], "Always");
         assert_eq!(containers[0]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn secret_string_data_becomes_base64_data() {
+        let registry = Registry::builtin();
+        let rt = registry.by_plural("", "v1", "secrets").unwrap();
+        let mut secret =
+            json!({ "data": { "a": "eA==", "b": "eQ==" }, "stringData": { "b": "new", "c": "z" } });
+        apply(rt, &mut secret, None, 0);
+        assert_eq!(
+            secret,
+            json!({ "data": { "a": "eA==", "b": "bmV3", "c": "eg==" } })
+        );
     }
 
     #[test]

@@ -375,11 +375,24 @@ fn command_line_error(
     }
     let _ = stderr.write_all(rendered.as_bytes());
     let plain = error.render().to_string();
-    let first_line = plain.lines().next().unwrap_or("invalid command line");
-    let message = first_line
+    // clap's message may run over several lines ("the following required arguments were not
+    // provided:" then the flags): keep all of it up to the usage line.
+    let message = plain
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message
         .strip_prefix("error: ")
-        .unwrap_or(first_line)
+        .unwrap_or(&message)
         .to_owned();
+    let message = if message.is_empty() {
+        "invalid command line".to_owned()
+    } else {
+        message
+    };
     let body = ErrorBody {
         kind: ErrorKind::Usage,
         message,

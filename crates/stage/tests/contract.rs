@@ -26,6 +26,10 @@ struct Cli {
     timeout: TimeoutArg,
     #[arg(long, default_value = "ok")]
     outcome: String,
+    #[arg(long, requires = "target")]
+    source: Option<String>,
+    #[arg(long)]
+    target: Option<String>,
 }
 
 impl StageCli for Cli {
@@ -241,6 +245,18 @@ fn usage_errors_exit_2_with_a_document_and_clap_text_on_stderr() {
             .unwrap()
             .contains("unknown unit")
     );
+}
+
+#[test]
+fn a_missing_required_argument_is_named_in_the_document() {
+    let r = run_args(&["--source", "a"]);
+    assert_eq!(r.code, 2);
+    let message = r.doc()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("required arguments were not provided"),
+        "{message}"
+    );
+    assert!(message.contains("--target"), "{message}");
 }
 
 #[test]
