@@ -343,15 +343,36 @@ async fn reapplying_a_namespace_or_a_secret_changes_nothing() {
     let client = sim.client().await.unwrap();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "team", "labels": { "a": "b" } } });
-    let first = namespaces.patch("team", &apply("pipewright"), &Patch::Apply(ns.clone())).await.unwrap();
-    let second = namespaces.patch("team", &apply("pipewright"), &Patch::Apply(ns)).await.unwrap();
-    assert_eq!(first.metadata.resource_version, second.metadata.resource_version);
+    let first = namespaces
+        .patch("team", &apply("pipewright"), &Patch::Apply(ns.clone()))
+        .await
+        .unwrap();
+    let second = namespaces
+        .patch("team", &apply("pipewright"), &Patch::Apply(ns))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.metadata.resource_version,
+        second.metadata.resource_version
+    );
 
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "default");
     let secret = json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": "db" }, "stringData": { "password": "hunter2" } });
-    let first = secrets.patch("db", &apply("pipewright"), &Patch::Apply(secret.clone())).await.unwrap();
-    assert!(first.string_data.is_none(), "stringData is folded into data");
+    let first = secrets
+        .patch("db", &apply("pipewright"), &Patch::Apply(secret.clone()))
+        .await
+        .unwrap();
+    assert!(
+        first.string_data.is_none(),
+        "stringData is folded into data"
+    );
     assert_eq!(first.data.unwrap()["password"].0, b"hunter2");
-    let second = secrets.patch("db", &apply("pipewright"), &Patch::Apply(secret)).await.unwrap();
-    assert_eq!(first.metadata.resource_version, second.metadata.resource_version);
+    let second = secrets
+        .patch("db", &apply("pipewright"), &Patch::Apply(secret))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.metadata.resource_version,
+        second.metadata.resource_version
+    );
 }
