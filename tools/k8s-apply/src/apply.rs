@@ -320,7 +320,9 @@ async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), S
     )
     .await;
     if let Some(session) = session {
-        session.finish(outcome.as_ref().copied()).await?;
+        session
+            .finish(outcome.as_ref().copied(), &report.objects)
+            .await?;
     }
     outcome
 }

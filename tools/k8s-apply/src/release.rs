@@ -128,9 +128,14 @@ pub async fn begin(
 }
 
 impl Session {
-    /// Marks the revision `applied` (or `failed` with the reason), prunes the history, and stops
-    /// renewing the lock without releasing it: rollout-wait of the same run goes on under it.
-    pub async fn finish(self, outcome: Result<(), &StageError>) -> Result<(), StageError> {
+    /// Records the objects the revision owns (with their uids, which exist only now), marks it
+    /// `applied` (or `failed` with the reason), prunes the history, and stops renewing the lock
+    /// without releasing it: rollout-wait of the same run goes on under it.
+    pub async fn finish(
+        self,
+        outcome: Result<(), &StageError>,
+        applied: &[crate::apply::AppliedObject],
+    ) -> Result<(), StageError> {
         let Self {
             history,
             keep_alive,
@@ -139,10 +144,23 @@ impl Session {
             ..
         } = self;
         let marked = match (recorded, outcome) {
-            (Some(revision), Ok(())) => history
-                .set_status(revision, ReleaseStatus::Applied, None)
-                .await
-                .map(drop),
+            (Some(revision), Ok(())) => {
+                let owned = applied
+                    .iter()
+                    .map(|o| OwnedObject {
+                        api_version: o.api_version.clone(),
+                        kind: o.kind.clone(),
+                        namespace: o.namespace.clone(),
+                        name: o.name.clone(),
+                        uid: Some(o.uid.clone()).filter(|uid| !uid.is_empty()),
+                    })
+                    .collect();
+                history.set_objects(revision, owned).await?;
+                history
+                    .set_status(revision, ReleaseStatus::Applied, None)
+                    .await
+                    .map(drop)
+            }
             (Some(revision), Err(error)) => history
                 .set_status(revision, ReleaseStatus::Failed, Some(error.message()))
                 .await

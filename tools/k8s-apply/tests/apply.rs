@@ -469,6 +469,18 @@ async fn a_release_applied_twice_records_one_revision_and_labels_its_members() {
     );
 
     let client = sim.client().await.unwrap();
+    // The revision owns every object of the set, by uid (what pruning will check).
+    let history = cluster::ReleaseHistory::new(&client, "shop", "shop").unwrap();
+    let record = history.get(1).await.unwrap().unwrap();
+    assert_eq!(record.objects.len(), first.actions().len());
+    assert!(
+        record
+            .objects
+            .iter()
+            .all(|o| o.uid.as_deref().is_some_and(|u| u.len() == 36)),
+        "{:?}",
+        record.objects
+    );
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
     let member = maps.get("api-config").await.unwrap();
     let part_of = member.metadata.labels.unwrap()["applyset.kubernetes.io/part-of"].clone();

@@ -14,7 +14,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use stage::StageError;
 
 use super::codec::{from_secret, to_secret};
-use super::record::{ReleaseRecord, ReleaseStatus};
+use super::record::{OwnedObject, ReleaseRecord, ReleaseStatus};
 use crate::error::api_error;
 use crate::names;
 use crate::retry::retry;
@@ -239,11 +239,43 @@ impl ReleaseHistory {
         status: ReleaseStatus,
         message: Option<&str>,
     ) -> Result<ReleaseRecord, StageError> {
-        let name = names::record_name(&self.release, revision);
         let what = format!(
             "marking revision {revision} of release {} {status}",
             self.release
         );
+        self.modify(revision, &what, |record| {
+            record.status = status;
+            record.message = message.map(str::to_owned);
+        })
+        .await
+    }
+
+    /// Records the objects a revision owns, once they exist and have uids (pruning deletes only
+    /// objects whose uid the previous revision recorded).
+    pub async fn set_objects(
+        &self,
+        revision: u32,
+        objects: Vec<OwnedObject>,
+    ) -> Result<ReleaseRecord, StageError> {
+        let what = format!(
+            "recording the objects of revision {revision} of release {}",
+            self.release
+        );
+        self.modify(revision, &what, |record| {
+            record.objects.clone_from(&objects)
+        })
+        .await
+    }
+
+    /// Reads a revision's record, changes it, and writes it back with optimistic concurrency,
+    /// re-reading on a conflict.
+    async fn modify(
+        &self,
+        revision: u32,
+        what: &str,
+        change: impl Fn(&mut ReleaseRecord),
+    ) -> Result<ReleaseRecord, StageError> {
+        let name = names::record_name(&self.release, revision);
         for _ in 0..MAX_RACES {
             let Some(current) = retry(&what, || self.api.get_opt(&name))
                 .await
@@ -255,8 +287,7 @@ impl ReleaseHistory {
                 )));
             };
             let mut record = from_secret(&current)?;
-            record.status = status;
-            record.message = message.map(str::to_owned);
+            change(&mut record);
             record.updated_at = Timestamp::now();
             let mut secret = to_secret(&record, None)?;
             // Keep what others put on the Secret; replace only what the record decides.
