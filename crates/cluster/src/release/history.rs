@@ -262,7 +262,7 @@ impl ReleaseHistory {
             self.release
         );
         self.modify(revision, &what, |record| {
-            record.objects.clone_from(&objects)
+            record.objects.clone_from(&objects);
         })
         .await
     }
@@ -277,9 +277,9 @@ impl ReleaseHistory {
     ) -> Result<ReleaseRecord, StageError> {
         let name = names::record_name(&self.release, revision);
         for _ in 0..MAX_RACES {
-            let Some(current) = retry(&what, || self.api.get_opt(&name))
+            let Some(current) = retry(what, || self.api.get_opt(&name))
                 .await
-                .map_err(|e| api_error(&what, &e))?
+                .map_err(|e| api_error(what, &e))?
             else {
                 return Err(StageError::failed(format!(
                     "{what}: release {} has no revision {revision} in namespace {}",
@@ -297,10 +297,10 @@ impl ReleaseHistory {
             secret.metadata = current.metadata.clone();
             secret.metadata.labels = Some(labels);
             secret.metadata.managed_fields = None;
-            match retry(&what, || self.api.replace(&name, &POST, &secret)).await {
+            match retry(what, || self.api.replace(&name, &POST, &secret)).await {
                 Ok(_) => return Ok(record),
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(api_error(&what, &e)),
+                Err(e) => return Err(api_error(what, &e)),
             }
         }
         Err(StageError::failed(format!(
