@@ -23,7 +23,7 @@ use crate::images::{self, ImageUse};
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
-use crate::{ApplyArgs, release};
+use crate::{ApplyArgs, prune, release};
 
 /// How many objects of one phase are in flight at once.
 const PARALLELISM: usize = 8;
@@ -49,6 +49,9 @@ pub enum Action {
     Configured,
     /// The object existed and the apply left it as it was.
     Unchanged,
+    /// The previous revision of the release had the object and the new set has not: deleted
+    /// (in a dry run, would be).
+    Pruned,
 }
 
 impl Action {
@@ -57,6 +60,7 @@ impl Action {
             Self::Created => "created",
             Self::Configured => "configured",
             Self::Unchanged => "unchanged",
+            Self::Pruned => "pruned",
         }
     }
 }
@@ -105,6 +109,9 @@ pub struct Report {
     pub objects: Vec<AppliedObject>,
     /// Every container image of the set, after `--set-image`.
     pub images: Vec<ImageUse>,
+    /// `k8s-apply history`: the release's recorded revisions, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<Vec<crate::history::Revision>>,
 }
 
 /// The kinds the cluster serves, from discovery.
@@ -167,7 +174,7 @@ impl Kinds {
 }
 
 /// The `kind.group/name` kubectl prints for an object.
-fn display_name(key: &ObjectRef) -> String {
+pub(crate) fn display_name(key: &ObjectRef) -> String {
     let kind = key.kind.to_lowercase();
     let group = key.group();
     if group.is_empty() {
@@ -215,32 +222,19 @@ pub async fn run(args: &ApplyArgs, ctx: &Ctx, mode: Mode) -> StageResult<Report>
 }
 
 async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), StageError> {
-    // The input is read before connecting, so that its Secret values are masked (below) before
-    // anything, a connection error included, could be printed.
-    let mut stdin: Box<dyn Read> = if args.reads_stdin() {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::io::empty())
-    };
-    let loaded = manifest::load(&args.inputs(), args.recursive, &mut stdin);
-    // Secret values of the input are masked from here on, whatever prints them (an error
-    // message quoting a document included).
-    let objects: Vec<serde_json::Value> = loaded
-        .documents()
-        .iter()
-        .map(|d| d.object.clone())
-        .collect();
-    for secret in cluster::ManifestSet::new(objects).secret_values() {
-        ctx.register_secret(&secret);
-    }
-    if let Some(tag) = &args.expect_tag {
-        images::parse_expected_tag(tag).map_err(|err| StageError::usage(err.to_string()))?;
-    }
+    let loaded = read_input(args, ctx)?;
 
     let connection = cluster::connect(ctx, &args.cluster).await?;
     tracing::debug!("connected to {}", connection.describe());
     let client = connection.client.clone();
     let mut api_versions: Vec<String> = loaded.kinds().into_iter().map(|(v, _)| v).collect();
+    // The previous revision is read before anything is written: its objects' kinds must be
+    // discovered too, and `--max-prune` must refuse while nothing has changed yet.
+    let previous = prune::previous_for(args, &client, &connection.namespace).await?;
+    if let Some(previous) = &previous {
+        api_versions.extend(previous.objects.iter().map(|o| o.api_version.clone()));
+        api_versions.sort();
+    }
     api_versions.dedup();
     let mut kinds = Kinds::discover(&client, &api_versions).await?;
 
@@ -269,13 +263,17 @@ async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), S
     }
     report.images = images::images(&set);
 
-    let mut params = PatchParams::apply(&args.field_manager);
-    if args.force_conflicts {
-        params = params.force();
-    }
-    if args.dry_run.is_some() {
-        params = params.dry_run();
-    }
+    let to_prune = prune::prepare(
+        args,
+        &client,
+        &connection.namespace,
+        previous.as_ref(),
+        &set,
+        |key| kinds.resource(key).cloned(),
+    )
+    .await?;
+
+    let params = patch_params(args);
 
     let mut early = Vec::new();
     let session = match &args.release {
@@ -319,12 +317,58 @@ async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), S
         report,
     )
     .await;
+    // Only once the whole new set is in place: an apply that failed half-way must not also take
+    // away the old objects its replacements were meant to stand in for.
+    let outcome = match outcome {
+        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some())
+            .await
+            .map(|pruned| report.objects.extend(pruned)),
+        Err(error) => Err(error),
+    };
     if let Some(session) = session {
         session
             .finish(outcome.as_ref().copied(), &report.objects)
             .await?;
     }
     outcome
+}
+
+/// The server-side apply parameters the flags ask for.
+fn patch_params(args: &ApplyArgs) -> PatchParams {
+    let mut params = PatchParams::apply(&args.field_manager);
+    if args.force_conflicts {
+        params = params.force();
+    }
+    if args.dry_run.is_some() {
+        params = params.dry_run();
+    }
+    params
+}
+
+/// Reads `-f` and masks the input's Secret values; see [`apply`].
+fn read_input(args: &ApplyArgs, ctx: &Ctx) -> Result<manifest::Loaded, StageError> {
+    // The input is read before connecting, so that its Secret values are masked (below) before
+    // anything, a connection error included, could be printed.
+    let mut stdin: Box<dyn Read> = if args.reads_stdin() {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::io::empty())
+    };
+    let loaded = manifest::load(&args.inputs(), args.recursive, &mut stdin);
+    // Secret values of the input are masked from here on, whatever prints them (an error
+    // message quoting a document included).
+    let objects: Vec<serde_json::Value> = loaded
+        .documents()
+        .iter()
+        .map(|d| d.object.clone())
+        .collect();
+    for secret in cluster::ManifestSet::new(objects).secret_values() {
+        ctx.register_secret(&secret);
+    }
+    if let Some(tag) = &args.expect_tag {
+        images::parse_expected_tag(tag).map_err(|err| StageError::usage(err.to_string()))?;
+    }
+    Ok(loaded)
 }
 
 /// Applies the set phase by phase; `early` holds objects already applied (the release's own

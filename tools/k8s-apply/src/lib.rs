@@ -1,8 +1,10 @@
 //! k8s-apply: server-side apply of a release (issue 5).
 //!
 //! [`Cli`] is the command line and [`run`] the entry point `main` hands to the stage runner.
-//! Three modules talk to the cluster: [`apply`] (discovery, server-side apply phase by phase, the
-//! [`Report`]), [`release`] (deploy lock, revisions) and [`applyset`] (KEP-3659 membership).
+//! Five modules talk to the cluster: [`apply`] (discovery, server-side apply phase by phase, the
+//! [`Report`]), [`release`] (deploy lock, revisions), [`applyset`] (KEP-3659 membership),
+//! [`prune`] (deleting what the previous revision had and the new set has not) and
+//! [`mod@history`] (`k8s-apply history`).
 //!
 //! The rest holds the parts that need no cluster, each a pure function over the manifest set, so
 //! that they are tested without a test bed and every input error is found before anything is
@@ -21,12 +23,14 @@ pub mod apply;
 pub mod applyset;
 pub mod builtin;
 pub mod diff;
+pub mod history;
 pub mod images;
 pub mod linediff;
 pub mod manifest;
 pub mod names;
 pub mod normalize;
 pub mod order;
+pub mod prune;
 pub mod release;
 
 pub use diff::{Change, ChangeOp, ObjectDiff, diff};
@@ -58,6 +62,9 @@ Examples:
 
   # What would change, as a diff (exit 1 when something would)
   k8s-apply diff -f app.yaml
+
+  # The recorded revisions of a release
+  k8s-apply history --release web -n shop
 
 Exit codes: 0 applied, 1 the API server refused a change (e.g. a field-manager conflict),
 2 bad usage or manifests (nothing was applied), 3 the cluster could not be reached or refused the
@@ -91,7 +98,22 @@ pub enum Command {
     #[command(after_help = "Examples:\n  k8s-apply diff -f manifests/ -R\n  \
         kubectl kustomize overlays/production | k8s-apply diff -f -\n\n\
         Secret values are never shown: a changed value reads as (changed).")]
-    Diff(ApplyArgs),
+    Diff(Box<ApplyArgs>),
+    /// List the recorded revisions of a release (JSON on stdout, a table on stderr)
+    #[command(after_help = "Examples:\n  k8s-apply history --release web -n shop")]
+    History(HistoryArgs),
+}
+
+/// What `history` reads.
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// The release whose revisions to list
+    #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
+    pub release: String,
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
+    #[command(flatten)]
+    pub timeout: TimeoutArg,
 }
 
 /// What to apply and how; shared by apply and `diff`.
@@ -130,6 +152,12 @@ pub struct ApplyArgs {
     /// Revisions of the release to keep (the last deployed one is always kept)
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub history_max: usize,
+    /// With --release: do not delete the objects the previous revision had and this set has not
+    #[arg(long)]
+    pub no_prune: bool,
+    /// With --release: refuse (exit 1, nothing changed) when more objects than this would be pruned
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_prune: usize,
     /// Who holds the deploy lock [default: the GitHub run, else this shell job]
     #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
     pub lock_holder: Option<String>,
@@ -172,6 +200,7 @@ impl StageCli for Cli {
     fn timeout(&self) -> Option<std::time::Duration> {
         match &self.command {
             Some(Command::Diff(args)) => args.timeout.timeout,
+            Some(Command::History(args)) => args.timeout.timeout,
             None => self.apply.timeout.timeout,
         }
     }
@@ -181,6 +210,7 @@ impl StageCli for Cli {
 pub async fn run(cli: Cli, ctx: Ctx, _upstream: Option<serde_json::Value>) -> StageResult<Report> {
     match &cli.command {
         Some(Command::Diff(args)) => apply::run(args, &ctx, Mode::Diff).await,
+        Some(Command::History(args)) => history::run(args, &ctx).await,
         None => apply::run(&cli.apply, &ctx, Mode::Apply).await,
     }
 }

@@ -145,8 +145,10 @@ impl Session {
         } = self;
         let marked = match (recorded, outcome) {
             (Some(revision), Ok(())) => {
+                // What this run pruned is no longer owned by anyone.
                 let owned = applied
                     .iter()
+                    .filter(|o| o.action != crate::apply::Action::Pruned)
                     .map(|o| OwnedObject {
                         api_version: o.api_version.clone(),
                         kind: o.kind.clone(),

@@ -1,0 +1,339 @@
+//! Pruning a release: the objects of the previous revision that the new set no longer has.
+//!
+//! The plan is made before the first write, so that `--max-prune` can refuse a mass deletion
+//! (an empty input, a wrong directory) while nothing has changed yet. An object is only a
+//! candidate while the cluster still says it is ours: it carries this release's `part-of` label,
+//! its uid is the one the revision recorded (a namesake created since by someone else is not
+//! ours), and its kind and namespace are among those the `ApplySet` parent lists. The deletion
+//! itself carries the uid as a precondition, so an object replaced between plan and delete is
+//! left alone by the API server.
+
+use cluster::{OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, DynamicObject, Preconditions};
+use kube::core::ApiResource;
+use stage::StageError;
+
+use crate::ApplyArgs;
+use crate::apply::{Action, AppliedObject};
+use crate::applyset;
+use crate::manifest::{ManifestSet, ObjectRef};
+use crate::order;
+
+/// An object the apply will delete once the new set is in place.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub key: ObjectRef,
+    pub resource: ApiResource,
+    pub uid: String,
+    /// As the object was when the plan was made: what the report shows of it.
+    pub generation: Option<i64>,
+    pub resource_version: String,
+}
+
+impl AsRef<ObjectRef> for Candidate {
+    fn as_ref(&self) -> &ObjectRef {
+        &self.key
+    }
+}
+
+/// The revision to prune against: with `--release` and without `--no-prune`, the previous one
+/// (see [`previous`]); read before anything is written, so that its kinds can be discovered.
+pub async fn previous_for(
+    args: &ApplyArgs,
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Option<ReleaseRecord>, StageError> {
+    match &args.release {
+        Some(release) if !args.no_prune => {
+            cluster::names::check_release_name(release)?;
+            let history = ReleaseHistory::new(client, namespace, release)?;
+            previous(&history).await
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The plan for this apply: what `previous` had that `set` has not and is still ours, refused
+/// when larger than `--max-prune`.
+pub async fn prepare(
+    args: &ApplyArgs,
+    client: &kube::Client,
+    namespace: &str,
+    previous: Option<&ReleaseRecord>,
+    set: &ManifestSet,
+    resource: impl Fn(&ObjectRef) -> Option<ApiResource>,
+) -> Result<Vec<Candidate>, StageError> {
+    let (Some(release), Some(previous)) = (&args.release, previous) else {
+        return Ok(Vec::new());
+    };
+    let leftovers = leftovers(previous, set);
+    let candidates = plan(client, release, namespace, &leftovers, resource).await?;
+    check_max(&candidates, args.max_prune)?;
+    Ok(candidates)
+}
+
+/// The latest `applied` or `deployed` revision: the one whose objects the live cluster should
+/// hold, and so the one a new set is compared with.
+pub async fn previous(history: &ReleaseHistory) -> Result<Option<ReleaseRecord>, StageError> {
+    let records = history.list().await?;
+    Ok(records
+        .into_iter()
+        .filter(|r| matches!(r.status, ReleaseStatus::Applied | ReleaseStatus::Deployed))
+        .max_by_key(|r| r.revision))
+}
+
+/// The objects of `previous` that `set` does not contain. The version is not compared: an object
+/// moved from `v1beta1` to `v1` is the same object and must not be deleted.
+pub fn leftovers<'a>(previous: &'a ReleaseRecord, set: &ManifestSet) -> Vec<&'a OwnedObject> {
+    previous
+        .objects
+        .iter()
+        .filter(|old| {
+            let old_key = key_of(old);
+            !set.iter().any(|m| {
+                m.key.kind == old_key.kind
+                    && m.key.group() == old_key.group()
+                    && m.key.namespace == old_key.namespace
+                    && m.key.name == old_key.name
+            })
+        })
+        .collect()
+}
+
+fn key_of(owned: &OwnedObject) -> ObjectRef {
+    ObjectRef {
+        api_version: owned.api_version.clone(),
+        kind: owned.kind.clone(),
+        namespace: owned.namespace.clone(),
+        name: owned.name.clone(),
+    }
+}
+
+/// Checks each leftover against the live cluster and keeps those that are still ours (see the
+/// module header). `resource` finds the API path of a kind (`None`: not served, nothing to do).
+pub async fn plan(
+    client: &kube::Client,
+    release: &str,
+    namespace: &str,
+    leftovers: &[&OwnedObject],
+    resource: impl Fn(&ObjectRef) -> Option<ApiResource>,
+) -> Result<Vec<Candidate>, StageError> {
+    if leftovers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let parent_name = applyset::parent_name(release);
+    let id = applyset::id(&parent_name, namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let what = format!("reading the `ApplySet` parent secret/{parent_name}");
+    let parent = cluster::retry(&what, || secrets.get_opt(&parent_name))
+        .await
+        .map_err(|err| cluster::api_error(&what, &err))?;
+    let annotations = parent
+        .and_then(|p| p.metadata.annotations)
+        .unwrap_or_default();
+    let group_kinds = applyset::split_list(
+        annotations
+            .get(applyset::GROUP_KINDS_ANNOTATION)
+            .map(String::as_str),
+    );
+    let mut namespaces = applyset::split_list(
+        annotations
+            .get(applyset::NAMESPACES_ANNOTATION)
+            .map(String::as_str),
+    );
+    namespaces.insert(namespace.to_owned());
+
+    let mut candidates = Vec::new();
+    for owned in leftovers {
+        let key = key_of(owned);
+        let shown = crate::apply::display_name(&key);
+        // Without the uid we cannot tell our object from a namesake; leave it.
+        let Some(uid) = owned.uid.clone() else {
+            tracing::info!("{shown}: no uid recorded; not pruned");
+            continue;
+        };
+        let outside_namespace = key
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| !namespaces.contains(ns));
+        if outside_namespace || !group_kinds.contains(&applyset::group_kind(&key)) {
+            tracing::warn!("{shown}: outside the release's kinds and namespaces; not pruned");
+            continue;
+        }
+        let Some(resource) = resource(&key) else {
+            continue;
+        };
+        let api = api_for(client, &key, &resource);
+        let what = format!("reading {shown} to prune it");
+        let Some(live) = cluster::retry(&what, || api.get_opt(&key.name))
+            .await
+            .map_err(|err| cluster::api_error(&what, &err))?
+        else {
+            continue;
+        };
+        let labelled = live
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(applyset::PART_OF_LABEL))
+            .is_some_and(|v| *v == id);
+        if !labelled {
+            tracing::info!("{shown}: no longer part of release {release}; not pruned");
+            continue;
+        }
+        if live.metadata.uid.as_deref() != Some(uid.as_str()) {
+            tracing::info!("{shown}: replaced since revision was recorded; not pruned");
+            continue;
+        }
+        candidates.push(Candidate {
+            key,
+            resource,
+            uid,
+            generation: live.metadata.generation,
+            resource_version: live.metadata.resource_version.unwrap_or_default(),
+        });
+    }
+    Ok(candidates)
+}
+
+/// Refuses a plan larger than `max` (`--max-prune`), before anything is written.
+pub fn check_max(candidates: &[Candidate], max: usize) -> Result<(), StageError> {
+    if candidates.len() <= max {
+        return Ok(());
+    }
+    let count = candidates.len();
+    let plural = if count == 1 { "" } else { "s" };
+    Err(StageError::failed(format!(
+        "refusing to prune {count} object{plural} (more than --max-prune {max}); nothing was changed"
+    ))
+    .with_hint("check the input is the whole set, then raise --max-prune, or pass --no-prune"))
+}
+
+/// Deletes the candidates in deletion order (or, in a dry run, only reports them).
+pub async fn execute(
+    client: &kube::Client,
+    candidates: &[Candidate],
+    dry_run: bool,
+) -> Result<Vec<AppliedObject>, StageError> {
+    let mut pruned = Vec::new();
+    for step in order::deletion_phases(candidates) {
+        for candidate in step.items {
+            let key = &candidate.key;
+            let shown = crate::apply::display_name(key);
+            if !dry_run {
+                let api = api_for(client, key, &candidate.resource);
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(candidate.uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                let what = format!("pruning {shown}");
+                match cluster::retry(&what, || api.delete(&key.name, &params)).await {
+                    Ok(_) => {}
+                    // Gone already: what we wanted. A 409 is a failed uid precondition: the
+                    // object was replaced since the plan, so it is not ours to delete.
+                    Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {
+                        tracing::info!("{shown}: gone or replaced meanwhile; not pruned");
+                        continue;
+                    }
+                    Err(err) => return Err(cluster::api_error(&what, &err)),
+                }
+            }
+            let dry = if dry_run { " (server dry run)" } else { "" };
+            tracing::info!("{shown} pruned{dry}");
+            pruned.push(AppliedObject {
+                api_version: key.api_version.clone(),
+                kind: key.kind.clone(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                uid: candidate.uid.clone(),
+                generation: candidate.generation,
+                resource_version: candidate.resource_version.clone(),
+                action: Action::Pruned,
+                changes: None,
+            });
+        }
+    }
+    Ok(pruned)
+}
+
+fn api_for(client: &kube::Client, key: &ObjectRef, resource: &ApiResource) -> Api<DynamicObject> {
+    match &key.namespace {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Namespacing, Source, parse};
+
+    fn owned(api_version: &str, kind: &str, name: &str) -> OwnedObject {
+        OwnedObject {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: Some("shop".to_owned()),
+            name: name.to_owned(),
+            uid: Some(format!("uid-{name}")),
+        }
+    }
+
+    fn set(text: &str) -> ManifestSet {
+        let namespacing = Namespacing {
+            default: "shop",
+            explicit: false,
+        };
+        parse(&Source::Stdin, text)
+            .resolve(&namespacing, |_, _| Some(true))
+            .unwrap()
+    }
+
+    #[test]
+    fn leftovers_ignore_the_version_and_keep_what_the_set_dropped() {
+        let mut previous = ReleaseRecord::new("web", "shop");
+        previous.objects = vec![
+            owned("autoscaling/v2beta2", "HorizontalPodAutoscaler", "api"),
+            owned("v1", "ConfigMap", "old"),
+            owned("v1", "ConfigMap", "keep"),
+        ];
+        let set = set(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  \
+             name: api\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n",
+        );
+        let names: Vec<&str> = leftovers(&previous, &set)
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(names, ["old"]);
+    }
+
+    #[test]
+    fn max_prune_refuses_only_above_the_limit() {
+        let candidate = Candidate {
+            key: ObjectRef {
+                api_version: "v1".to_owned(),
+                kind: "ConfigMap".to_owned(),
+                namespace: Some("shop".to_owned()),
+                name: "old".to_owned(),
+            },
+            resource: ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+            uid: "u".to_owned(),
+            generation: None,
+            resource_version: "1".to_owned(),
+        };
+        let two = vec![candidate.clone(), candidate];
+        assert!(check_max(&two, 2).is_ok());
+        let refused = check_max(&two, 1).unwrap_err();
+        assert!(
+            refused.message().contains("2 objects"),
+            "{}",
+            refused.message()
+        );
+        assert!(refused.message().contains("--max-prune 1"));
+        assert!(check_max(&[], 0).is_ok());
+    }
+}
