@@ -10,8 +10,8 @@ use std::time::Duration;
 use cluster::{FROZEN, events_about, eventually, find, pod, pod_condition, start, start_with};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, LogParams, PostParams};
-use kube_sim::Scenario;
 use kube_sim::controllers::behaviour::{Behaviour, Rule};
+use kube_sim::{KubeSim, Scenario};
 use serde_json::json;
 
 fn container(pod: &Pod) -> Option<ContainerStatus> {
@@ -42,6 +42,25 @@ async fn until(
     .await
 }
 
+/// A simulator with a frozen clock and one pod created from `image`; the API for its pods.
+async fn with_pod(name: &str, image: &str) -> (KubeSim, kube::Client, Api<Pod>) {
+    let sim = start(FROZEN);
+    let client = sim.client().await.expect("a client for the simulator");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod(name, image))
+        .await
+        .expect("the pod is created");
+    (sim, client, pods)
+}
+
+/// Waits until the pod's container runs.
+async fn until_running(pods: &Api<Pod>, name: &str) -> Pod {
+    until(pods, name, "running", |_, c| {
+        c.state.as_ref().is_some_and(|s| s.running.is_some())
+    })
+    .await
+}
+
 async fn logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
     pods.logs(
         name,
@@ -56,15 +75,7 @@ async fn logs(pods: &Api<Pod>, name: &str, previous: bool) -> String {
 
 #[tokio::test]
 async fn crash_loop_backs_off_with_rising_restarts_logs_and_events() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("api", "registry.example/api:crashloop"),
-    )
-    .await
-    .unwrap();
+    let (sim, client, pods) = with_pod("api", "registry.example/api:crashloop").await;
 
     let first = until(&pods, "api", "first run", |_, c| {
         c.state.as_ref().is_some_and(|s| s.running.is_some())
@@ -180,19 +191,8 @@ async fn assert_crash_events(client: &kube::Client) {
 
 #[tokio::test]
 async fn oom_killed_containers_report_exit_code_137() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("hungry", "registry.example/cache:oom"),
-    )
-    .await
-    .unwrap();
-    until(&pods, "hungry", "running", |_, c| {
-        c.state.as_ref().is_some_and(|s| s.running.is_some())
-    })
-    .await;
+    let (sim, _, pods) = with_pod("hungry", "registry.example/cache:oom").await;
+    until_running(&pods, "hungry").await;
     sim.clock().advance(Duration::from_secs(2));
     let killed = until(&pods, "hungry", "killed", |p, _| {
         waiting_reason(p).as_deref() == Some("CrashLoopBackOff")
@@ -217,15 +217,7 @@ async fn oom_killed_containers_report_exit_code_137() {
 
 #[tokio::test]
 async fn image_pull_errors_alternate_with_back_off_and_never_start() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("typo", "invalid.example/app:1.0"),
-    )
-    .await
-    .unwrap();
+    let (sim, client, pods) = with_pod("typo", "invalid.example/app:1.0").await;
     let pulling = until(&pods, "typo", "ErrImagePull", |p, _| {
         waiting_reason(p).as_deref() == Some("ErrImagePull")
     })
@@ -286,19 +278,8 @@ async fn image_pull_errors_alternate_with_back_off_and_never_start() {
 
 #[tokio::test]
 async fn never_ready_pods_run_and_fail_their_readiness_probe() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("shy", "registry.example/api:never-ready"),
-    )
-    .await
-    .unwrap();
-    until(&pods, "shy", "running", |_, c| {
-        c.state.as_ref().is_some_and(|s| s.running.is_some())
-    })
-    .await;
+    let (sim, client, pods) = with_pod("shy", "registry.example/api:never-ready").await;
+    until_running(&pods, "shy").await;
     sim.clock().advance(Duration::from_secs(35));
     eventually("Unhealthy events", 10, || async {
         let events = events_about(&client, "default", "shy").await;
@@ -324,15 +305,7 @@ async fn never_ready_pods_run_and_fail_their_readiness_probe() {
 
 #[tokio::test]
 async fn unschedulable_pods_stay_pending_with_failed_scheduling() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("huge", "registry.example/big:unschedulable"),
-    )
-    .await
-    .unwrap();
+    let (_sim, client, pods) = with_pod("huge", "registry.example/big:unschedulable").await;
     let pending = eventually("PodScheduled=False", 10, || async {
         let p = pods.get("huge").await.ok()?;
         (pod_condition(&p, "PodScheduled")?
@@ -356,19 +329,8 @@ async fn unschedulable_pods_stay_pending_with_failed_scheduling() {
 
 #[tokio::test]
 async fn slow_images_become_ready_after_their_delay() {
-    let sim = start(FROZEN);
-    let client = sim.client().await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(
-        &PostParams::default(),
-        &pod("slow", "registry.example/api:slow-30s"),
-    )
-    .await
-    .unwrap();
-    until(&pods, "slow", "running", |_, c| {
-        c.state.as_ref().is_some_and(|s| s.running.is_some())
-    })
-    .await;
+    let (sim, _, pods) = with_pod("slow", "registry.example/api:slow-30s").await;
+    until_running(&pods, "slow").await;
     sim.clock().advance(Duration::from_secs(20));
     let early = pods.get("slow").await.unwrap();
     assert!(!container(&early).unwrap().ready, "not ready before 30 s");
@@ -438,10 +400,7 @@ async fn annotations_and_run_time_rules_choose_the_behaviour() {
     )
     .await
     .unwrap();
-    until(&pods, "api", "running", |_, c| {
-        c.state.as_ref().is_some_and(|s| s.running.is_some())
-    })
-    .await;
+    until_running(&pods, "api").await;
     sim.clock().advance(Duration::from_secs(2));
     let crashed = until(&pods, "api", "crashed", |p, _| {
         waiting_reason(p).as_deref() == Some("CrashLoopBackOff")
