@@ -31,6 +31,20 @@ fn options(wait: Duration) -> LockOptions {
     }
 }
 
+/// Takes release `web`'s lock for GitHub run `run`, without waiting.
+async fn hold(conn: &cluster::Connection, ns: &str, run: u32) -> cluster::Lock {
+    acquire(
+        &conn.client,
+        ns,
+        "web",
+        &github(run),
+        &options(Duration::ZERO),
+        |_| {},
+    )
+    .await
+    .expect("the lock is free")
+}
+
 async fn lease(conn: &cluster::Connection, ns: &str) -> Lease {
     Api::<Lease>::namespaced(conn.client.clone(), ns)
         .get("pipewright-lock-web")
@@ -120,16 +134,7 @@ async fn another_run_waits_then_fails_naming_the_holder_and_its_run() {
     let sim = common::start();
     let conn = common::connect(&sim).await;
     let ns = common::namespace(&conn, "shop").await;
-    let _held = acquire(
-        &conn.client,
-        &ns,
-        "web",
-        &github(1),
-        &options(Duration::ZERO),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let _held = hold(&conn, &ns, 1).await;
 
     let seen = Cell::new(None::<Contender>);
     let started = Instant::now();
@@ -179,16 +184,7 @@ async fn a_waiting_run_proceeds_as_soon_as_the_lock_is_released() {
     let sim = common::start();
     let conn = common::connect(&sim).await;
     let ns = common::namespace(&conn, "shop").await;
-    let held = acquire(
-        &conn.client,
-        &ns,
-        "web",
-        &github(1),
-        &options(Duration::ZERO),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let held = hold(&conn, &ns, 1).await;
     let waiting = Cell::new(false);
     let released_at = Cell::new(None::<Instant>);
     let waiter = async {
@@ -230,16 +226,7 @@ async fn a_killed_holders_lock_is_taken_over_once_its_ttl_has_passed() {
     let conn = common::connect(&sim).await;
     let ns = common::namespace(&conn, "shop").await;
     // The holder takes the lock and dies without releasing it.
-    let dead = acquire(
-        &conn.client,
-        &ns,
-        "web",
-        &github(1),
-        &options(Duration::ZERO),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let dead = hold(&conn, &ns, 1).await;
 
     // Within its TTL the lock holds (same clock) …
     let err = acquire(
