@@ -14,16 +14,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 runs="${1:-40}"
-say() { printf '==> %s\n' "$*" >&2; }
-
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
-}
-apt_install() {
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
-    { as_root apt-get update -qq >/dev/null 2>&1 &&
-      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1; }
-}
+# shellcheck source=scripts/bench/common.sh
+. scripts/bench/common.sh
 
 command -v hyperfine >/dev/null || { say "installing hyperfine"; apt_install hyperfine || say "no hyperfine: timing with a shell loop"; }
 [ -x /usr/bin/time ] || { say "installing time"; apt_install time || say "no /usr/bin/time: RSS not measured"; }

@@ -179,6 +179,12 @@ impl Reporter {
     }
 }
 
+/// Dependencies whose errors are ours to report. kube's HTTP layer logs every 5xx and
+/// connection failure at ERROR, retried or not; the tools retry those themselves and say so in
+/// their own words, so kube's line would be a false `error:` (an `::error::` annotation under
+/// GitHub Actions). Shown from `-vvv` on, with the rest of the dependencies' debug output.
+const QUIET_TARGETS: [&str; 1] = ["kube_client::client"];
+
 /// The `tracing` layer that renders events through a [`Reporter`].
 pub(crate) struct StderrLayer {
     reporter: Reporter,
@@ -208,6 +214,10 @@ impl StderrLayer {
         });
         if own {
             self.verbosity.own
+        } else if QUIET_TARGETS.iter().any(|quiet| target.starts_with(quiet))
+            && self.verbosity.dependencies < LevelFilter::DEBUG
+        {
+            LevelFilter::OFF
         } else {
             self.verbosity.dependencies
         }
@@ -303,5 +313,22 @@ mod tests {
         assert_eq!(layer.max_level_for("stage"), LevelFilter::DEBUG);
         assert_eq!(layer.max_level_for("stage::runner"), LevelFilter::DEBUG);
         assert_eq!(layer.max_level_for("stagecoach"), LevelFilter::WARN);
+    }
+
+    #[test]
+    fn kube_client_errors_show_only_with_dependency_debug_output() {
+        let layer = |verbose| {
+            StderrLayer::new(
+                Reporter::new(Box::new(std::io::sink()), false, false),
+                Verbosity::from_flags(false, verbose),
+                vec!["stage"],
+            )
+        };
+        let target = "kube_client::client::builder";
+        assert_eq!(layer(0).max_level_for(target), LevelFilter::OFF);
+        assert_eq!(layer(2).max_level_for(target), LevelFilter::OFF);
+        assert_eq!(layer(3).max_level_for(target), LevelFilter::DEBUG);
+        // Other dependencies keep their warnings.
+        assert_eq!(layer(0).max_level_for("hyper_util"), LevelFilter::WARN);
     }
 }

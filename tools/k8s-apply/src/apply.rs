@@ -5,10 +5,11 @@
 //! Within a phase objects go concurrently, a few at a time: a set of a hundred objects should not
 //! take a hundred round trips in a row, nor open a hundred requests against a small API server.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
+use cluster::{ReleaseHistory, ReleaseRecord};
 use futures_util::StreamExt;
 use futures_util::stream;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -20,13 +21,15 @@ use stage::{Ctx, Failed, StageError, StageResult};
 
 use crate::diff::{self, Change};
 use crate::images::{self, ImageUse};
+use crate::kinds::Kinds;
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
-use crate::{ApplyArgs, prune, release};
+use crate::snapshot::{Before, Snapshot};
+use crate::{ApplyArgs, environment, prune, release, rollback, secrets};
 
 /// How many objects of one phase are in flight at once.
-const PARALLELISM: usize = 8;
+const PARALLELISM: usize = 16;
 
 /// How long a CRD of the set may take to become Established before its custom resources go.
 const ESTABLISHED_TIMEOUT: Duration = Duration::from_mins(1);
@@ -55,7 +58,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Configured => "configured",
@@ -94,6 +97,9 @@ pub struct Report {
     /// The release the set belongs to (`--release`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// The namespace the release's records and deploy lock live in (with `--release`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_namespace: Option<String>,
     /// The revision this apply recorded (with `--release`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u32>,
@@ -114,65 +120,6 @@ pub struct Report {
     pub revisions: Option<Vec<crate::history::Revision>>,
 }
 
-/// The kinds the cluster serves, from discovery.
-struct Kinds {
-    resources: HashMap<(String, String), (ApiResource, bool)>,
-}
-
-impl Kinds {
-    /// Looks up the group versions the set uses, one request each, every one retried on its
-    /// own: a full discovery is dozens of requests, and one flaky answer among them should not
-    /// cost all of them again. A group version the server does not serve (404) has no kinds.
-    async fn discover(client: &kube::Client, api_versions: &[String]) -> Result<Self, StageError> {
-        let mut resources = HashMap::new();
-        for api_version in api_versions {
-            let what = format!("discovering the kinds of {api_version}");
-            let listed = cluster::retry(&what, || async {
-                let answer = if api_version.contains('/') {
-                    client.list_api_group_resources(api_version).await
-                } else {
-                    client.list_core_api_resources(api_version).await
-                };
-                match answer {
-                    Ok(list) => Ok(Some(list)),
-                    Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-                    Err(err) => Err(err),
-                }
-            })
-            .await
-            .map_err(|err| cluster::api_error(&what, &err))?;
-            let Some(list) = listed else { continue };
-            let Ok(gv) = api_version.parse::<GroupVersion>() else {
-                continue;
-            };
-            // Subresources (`deployments/scale`) share their parent's kind; skip them.
-            for resource in list.resources.iter().filter(|r| !r.name.contains('/')) {
-                let gvk = gv.clone().with_kind(&resource.kind);
-                resources.insert(
-                    (api_version.clone(), resource.kind.clone()),
-                    (
-                        ApiResource::from_gvk_with_plural(&gvk, &resource.name),
-                        resource.namespaced,
-                    ),
-                );
-            }
-        }
-        Ok(Self { resources })
-    }
-
-    fn namespaced(&self, api_version: &str, kind: &str) -> Option<bool> {
-        self.resources
-            .get(&(api_version.to_owned(), kind.to_owned()))
-            .map(|(_, namespaced)| *namespaced)
-    }
-
-    fn resource(&self, key: &ObjectRef) -> Option<&ApiResource> {
-        self.resources
-            .get(&(key.api_version.clone(), key.kind.clone()))
-            .map(|(resource, _)| resource)
-    }
-}
-
 /// The `kind.group/name` kubectl prints for an object.
 pub(crate) fn display_name(key: &ObjectRef) -> String {
     let kind = key.kind.to_lowercase();
@@ -184,8 +131,23 @@ pub(crate) fn display_name(key: &ObjectRef) -> String {
     }
 }
 
+/// What the set is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetSource {
+    /// The `-f` inputs.
+    Files,
+    /// A recorded revision of the release (`k8s-apply rollback`): the one named, else the last
+    /// deployed one.
+    Revision(Option<u32>),
+}
+
 /// Runs an apply; see the module header.
-pub async fn run(args: &ApplyArgs, ctx: &Ctx, mode: Mode) -> StageResult<Report> {
+pub async fn run(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    mode: Mode,
+    source: SetSource,
+) -> StageResult<Report> {
     let mut args = args.clone();
     if mode == Mode::Diff {
         args.dry_run = Some("server".to_owned());
@@ -197,7 +159,7 @@ pub async fn run(args: &ApplyArgs, ctx: &Ctx, mode: Mode) -> StageResult<Report>
         dry_run: args.dry_run.is_some(),
         ..Report::default()
     };
-    match apply(args, ctx, &mut report).await {
+    match apply(args, ctx, source, &mut report).await {
         Ok(()) if mode == Mode::Diff => {
             let changing = report
                 .objects
@@ -221,23 +183,135 @@ pub async fn run(args: &ApplyArgs, ctx: &Ctx, mode: Mode) -> StageResult<Report>
     }
 }
 
-async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), StageError> {
-    let loaded = read_input(args, ctx)?;
+async fn apply(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    source: SetSource,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    let files = match source {
+        SetSource::Files => Some(read_input(args, ctx)?),
+        SetSource::Revision(_) => None,
+    };
 
     let connection = cluster::connect(ctx, &args.cluster).await?;
     tracing::debug!("connected to {}", connection.describe());
-    let client = connection.client.clone();
-    let mut api_versions: Vec<String> = loaded.kinds().into_iter().map(|(v, _)| v).collect();
-    // The previous revision is read before anything is written: its objects' kinds must be
-    // discovered too, and `--max-prune` must refuse while nothing has changed yet.
-    let previous = prune::previous_for(args, &client, &connection.namespace).await?;
-    if let Some(previous) = &previous {
-        api_versions.extend(previous.objects.iter().map(|o| o.api_version.clone()));
-        api_versions.sort();
+    // Before anything else is read or written: the wrong cluster gets nothing from this run.
+    if let Some(environment) = &args.environment {
+        environment::guard(&connection, environment).await?;
     }
+    let client = connection.client.clone();
+    if args.release.is_some() {
+        report.release_namespace = Some(connection.namespace.clone());
+    }
+    let history = match &args.release {
+        Some(release) => {
+            cluster::names::check_release_name(release)?;
+            Some(ReleaseHistory::new(
+                &client,
+                &connection.namespace,
+                release,
+            )?)
+        }
+        None => None,
+    };
+    let writes = args.dry_run.is_none();
+
+    let SetAndHistory {
+        loaded,
+        mut records,
+        source_revision,
+    } = read_source(ctx, files, source, history.as_ref(), report).await?;
+
+    let mut api_versions: Vec<String> = loaded.kinds().into_iter().map(|(v, _)| v).collect();
+    api_versions.extend(record_api_versions(&records));
+    api_versions.sort();
     api_versions.dedup();
     let mut kinds = Kinds::discover(&client, &api_versions).await?;
 
+    let set = build_set(args, loaded, &kinds, &connection, report)?;
+
+    let params = patch_params(args);
+    let (early, held) = match (history.as_ref(), writes) {
+        (Some(history), true) => {
+            let (early, held) =
+                take_lock(args, ctx, &connection, &kinds, &params, &set, history).await?;
+            (early, Some(held))
+        }
+        _ => (Vec::new(), None),
+    };
+
+    // Under the lock, before the first write of the set: what fails here gives the lock back,
+    // since there is nothing for a rollout-wait or a rollback of this run to do.
+    let under_lock = async {
+        if let Some(history) = history.as_ref().filter(|_| held.is_some()) {
+            // Another run may have recorded revisions while this one waited.
+            records = history.list().await?;
+            kinds.add(&client, &record_api_versions(&records)).await?;
+            if let Some(chosen) = source_revision {
+                rollback::still_the_target(history, &records, source_rollback_to(source), chosen)?;
+            }
+        }
+        let resource = |key: &ObjectRef| kinds.resource(key).cloned();
+        prune::prepare(
+            args,
+            &client,
+            &connection.namespace,
+            &records,
+            &set,
+            resource,
+        )
+        .await
+    };
+    let to_prune = match under_lock.await {
+        Ok(to_prune) => to_prune,
+        Err(error) => return Err(release::give_back(held, error).await),
+    };
+
+    let session = match (history, held) {
+        (Some(history), Some(held)) => {
+            let images: BTreeSet<String> = report.images.iter().map(|i| i.image.clone()).collect();
+            let recording = release::Recording {
+                set: &set,
+                images: &images,
+                records: &records,
+                source_revision,
+                environment: report.environment.clone(),
+            };
+            let session = release::begin(args, ctx, &client, history, held, &recording).await?;
+            report.revision = Some(session.revision);
+            report.previous_revision = session.previous_revision;
+            Some(session)
+        }
+        _ => None,
+    };
+
+    let outcome = apply_phases(ctx, &client, &mut kinds, &params, &set, early, report).await;
+    // Only once the whole new set is in place: an apply that failed half-way must not also take
+    // away the old objects its replacements were meant to stand in for.
+    let outcome = match outcome {
+        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some())
+            .await
+            .map(|pruned| report.objects.extend(pruned)),
+        Err(error) => Err(error),
+    };
+    if let Some(session) = session {
+        session
+            .finish(outcome.as_ref().copied(), &report.objects)
+            .await?;
+    }
+    outcome
+}
+
+/// Checks the set against what the cluster serves, labels it as the release's, sets and checks
+/// its images (into `report.images`).
+fn build_set(
+    args: &ApplyArgs,
+    loaded: manifest::Loaded,
+    kinds: &Kinds,
+    connection: &cluster::Connection,
+    report: &mut Report,
+) -> Result<manifest::ManifestSet, StageError> {
     let namespacing = Namespacing {
         default: &connection.namespace,
         explicit: args.cluster.namespace.is_some(),
@@ -245,8 +319,8 @@ async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), S
     let mut set = loaded.resolve(&namespacing, |api_version, kind| {
         kinds.namespaced(api_version, kind)
     })?;
+    secrets::fold_string_data(&mut set);
     if let Some(release) = &args.release {
-        cluster::names::check_release_name(release)?;
         release::label_members(&mut set, release, &connection.namespace);
     }
     for change in images::set_images(&mut set, &args.set_image)? {
@@ -262,75 +336,95 @@ async fn apply(args: &ApplyArgs, ctx: &Ctx, report: &mut Report) -> Result<(), S
         images::check_tags(&set, tag)?;
     }
     report.images = images::images(&set);
+    Ok(set)
+}
 
-    let to_prune = prune::prepare(
-        args,
-        &client,
-        &connection.namespace,
-        previous.as_ref(),
-        &set,
-        |key| kinds.resource(key).cloned(),
-    )
-    .await?;
+/// The set as read, and what the release recorded so far.
+struct SetAndHistory {
+    loaded: manifest::Loaded,
+    /// The release's revisions, oldest first.
+    records: Vec<ReleaseRecord>,
+    /// For a rollback: the revision the set comes from.
+    source_revision: Option<u32>,
+}
 
-    let params = patch_params(args);
-
-    let mut early = Vec::new();
-    let session = match &args.release {
-        Some(release) if args.dry_run.is_none() => {
-            // The lock and the records live in the release's namespace, so it must exist
-            // first; applying the set's own Namespace object early is idempotent and harmless
-            // outside the lock.
-            if let Some(own) = set.iter().find(|m| {
-                m.key.kind == "Namespace"
-                    && m.key.group().is_empty()
-                    && m.key.name == connection.namespace
-            }) {
-                early.push(apply_one(&client, &kinds, &params, own).await?);
-            }
-            let images: BTreeSet<String> = report.images.iter().map(|i| i.image.clone()).collect();
-            let session = release::begin(
-                args,
-                ctx,
-                &client,
-                release,
-                &connection.namespace,
-                &set,
-                &images,
-            )
-            .await?;
-            report.revision = Some(session.revision);
-            report.previous_revision = session.previous_revision;
-            Some(session)
-        }
-        _ => None,
+/// Reads the release's revisions, and for a rollback the set from one of them. Before anything
+/// is written: the revisions' kinds must be discovered too, and `--max-prune` must refuse while
+/// nothing has changed yet.
+async fn read_source(
+    ctx: &Ctx,
+    files: Option<manifest::Loaded>,
+    source: SetSource,
+    history: Option<&ReleaseHistory>,
+    report: &mut Report,
+) -> Result<SetAndHistory, StageError> {
+    let records = match history {
+        Some(history) if files.is_some() => history.list().await?,
+        _ => Vec::new(),
     };
-
-    let outcome = apply_phases(
-        ctx,
-        &client,
-        &mut kinds,
-        &api_versions,
-        &params,
-        &set,
-        early,
-        report,
-    )
-    .await;
-    // Only once the whole new set is in place: an apply that failed half-way must not also take
-    // away the old objects its replacements were meant to stand in for.
-    let outcome = match outcome {
-        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some())
-            .await
-            .map(|pruned| report.objects.extend(pruned)),
-        Err(error) => Err(error),
-    };
-    if let Some(session) = session {
-        session
-            .finish(outcome.as_ref().copied(), &report.objects)
-            .await?;
+    if let Some(loaded) = files {
+        return Ok(SetAndHistory {
+            loaded,
+            records,
+            source_revision: None,
+        });
     }
-    outcome
+    let (SetSource::Revision(to), Some(history)) = (source, history) else {
+        return Err(StageError::usage("rollback needs --release NAME"));
+    };
+    let records = history.list().await?;
+    let target = rollback::target(history, &records, to)?;
+    rollback::announce(&target);
+    for secret in target.manifests.secret_values() {
+        ctx.register_secret(&secret);
+    }
+    if report.environment.is_none() {
+        report.environment.clone_from(&target.environment);
+    }
+    Ok(SetAndHistory {
+        loaded: rollback::load(&target),
+        records,
+        source_revision: Some(target.revision),
+    })
+}
+
+/// Takes the deploy lock. The lock and the records live in the release's namespace, so it must
+/// exist first: the set's own Namespace object is applied before (idempotent, and harmless
+/// outside the lock) and returned as applied.
+async fn take_lock(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    connection: &cluster::Connection,
+    kinds: &Kinds,
+    params: &PatchParams,
+    set: &manifest::ManifestSet,
+    history: &ReleaseHistory,
+) -> Result<(Vec<AppliedObject>, release::Held), StageError> {
+    let mut early = Vec::new();
+    if let Some(own) = set.iter().find(|m| {
+        m.key.kind == "Namespace" && m.key.group().is_empty() && m.key.name == connection.namespace
+    }) {
+        early.push(apply_one(&connection.client, kinds, params, own, Before::Unread).await?);
+    }
+    let held = release::lock(args, ctx, &connection.client, history).await?;
+    Ok((early, held))
+}
+
+/// The revision `k8s-apply rollback` asked for (`None`: the last deployed one).
+fn source_rollback_to(source: SetSource) -> Option<u32> {
+    match source {
+        SetSource::Revision(to) => to,
+        SetSource::Files => None,
+    }
+}
+
+/// The group versions of every object the revisions own.
+fn record_api_versions(records: &[ReleaseRecord]) -> Vec<String> {
+    let versions: BTreeSet<String> = records
+        .iter()
+        .flat_map(|r| r.objects.iter().map(|o| o.api_version.clone()))
+        .collect();
+    versions.into_iter().collect()
 }
 
 /// The server-side apply parameters the flags ask for.
@@ -378,7 +472,6 @@ async fn apply_phases(
     ctx: &Ctx,
     client: &kube::Client,
     kinds: &mut Kinds,
-    api_versions: &[String],
     params: &PatchParams,
     set: &manifest::ManifestSet,
     mut early: Vec<AppliedObject>,
@@ -400,8 +493,19 @@ async fn apply_phases(
             }
         }
         let kinds_now: &Kinds = kinds;
+        let snapshot =
+            Snapshot::read(client, &todo, |key| kinds_now.resource(key).cloned()).await?;
+        let snapshot = &snapshot;
         let results: Vec<Result<AppliedObject, StageError>> = stream::iter(todo)
-            .map(|manifest| apply_one(client, kinds_now, params, manifest))
+            .map(|manifest| {
+                apply_one(
+                    client,
+                    kinds_now,
+                    params,
+                    manifest,
+                    snapshot.before(&manifest.key),
+                )
+            })
             .buffered(PARALLELISM)
             .collect()
             .await;
@@ -424,7 +528,7 @@ async fn apply_phases(
                 }
             }
             // The new kinds are served now; look them up again so their objects can be sent.
-            *kinds = Kinds::discover(client, api_versions).await?;
+            kinds.refresh(client).await?;
         }
     }
     Ok(())
@@ -435,6 +539,7 @@ async fn apply_one(
     kinds: &Kinds,
     params: &PatchParams,
     manifest: &Manifest,
+    before: Before,
 ) -> Result<AppliedObject, StageError> {
     let key = &manifest.key;
     let shown = display_name(key);
@@ -449,9 +554,12 @@ async fn apply_one(
         None => Api::all_with(client.clone(), &resource),
     };
     let what = format!("applying {shown}");
-    let before = cluster::retry(&what, || api.get_opt(&key.name))
-        .await
-        .map_err(|err| cluster::api_error(&what, &err))?;
+    let before = match before {
+        Before::Listed(listed) => listed.map(|object| *object),
+        Before::Unread => cluster::retry(&what, || api.get_opt(&key.name))
+            .await
+            .map_err(|err| cluster::api_error(&what, &err))?,
+    };
     let patch = Patch::Apply(&manifest.object);
     let after = cluster::retry(&what, || api.patch(&key.name, params, &patch))
         .await

@@ -76,6 +76,7 @@ async fn history(args: &HistoryArgs, ctx: &Ctx) -> Result<Report, StageError> {
     }
     Ok(Report {
         release: Some(args.release.clone()),
+        release_namespace: Some(connection.namespace.clone()),
         revisions: Some(revisions),
         ..Report::default()
     })

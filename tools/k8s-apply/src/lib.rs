@@ -1,10 +1,11 @@
 //! k8s-apply: server-side apply of a release (issue 5).
 //!
 //! [`Cli`] is the command line and [`run`] the entry point `main` hands to the stage runner.
-//! Five modules talk to the cluster: [`apply`] (discovery, server-side apply phase by phase, the
-//! [`Report`]), [`release`] (deploy lock, revisions), [`applyset`] (KEP-3659 membership),
-//! [`prune`] (deleting what the previous revision had and the new set has not) and
-//! [`mod@history`] (`k8s-apply history`).
+//! These modules talk to the cluster: [`apply`] (server-side apply phase by phase, the
+//! [`Report`]), [`kinds`] (discovery), [`release`] (deploy lock, revisions), [`applyset`]
+//! (KEP-3659 membership), [`prune`] (deleting what earlier revisions had and the new set has
+//! not), [`rollback`] (a recorded revision as the set), [`environment`] (`init-cluster` and the
+//! `--env` guard) and [`mod@history`] (`k8s-apply history`).
 //!
 //! The rest holds the parts that need no cluster, each a pure function over the manifest set, so
 //! that they are tested without a test bed and every input error is found before anything is
@@ -23,8 +24,10 @@ pub mod apply;
 pub mod applyset;
 pub mod builtin;
 pub mod diff;
+pub mod environment;
 pub mod history;
 pub mod images;
+pub mod kinds;
 pub mod linediff;
 pub mod manifest;
 pub mod names;
@@ -32,6 +35,9 @@ pub mod normalize;
 pub mod order;
 pub mod prune;
 pub mod release;
+pub mod rollback;
+pub mod secrets;
+pub mod snapshot;
 
 pub use diff::{Change, ChangeOp, ObjectDiff, diff};
 pub use images::{ImageRef, ImageUse, SetImage};
@@ -43,7 +49,7 @@ pub use order::{Phase, Step, deletion_phases, phases};
 use clap::{Args, Parser, Subcommand};
 use stage::{CommonArgs, Ctx, StageCli, StageResult, TimeoutArg};
 
-pub use apply::{Action, AppliedObject, Mode, Report};
+pub use apply::{Action, AppliedObject, Mode, Report, SetSource};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -63,8 +69,12 @@ Examples:
   # What would change, as a diff (exit 1 when something would)
   k8s-apply diff -f app.yaml
 
-  # The recorded revisions of a release
+  # The recorded revisions of a release, and a return to the last deployed one
   k8s-apply history --release web -n shop
+  k8s-apply rollback --release web -n shop | rollout-wait
+
+  # Record once that this cluster is production; --env then refuses any other cluster
+  k8s-apply init-cluster --env production
 
 Exit codes: 0 applied, 1 the API server refused a change (e.g. a field-manager conflict),
 2 bad usage or manifests (nothing was applied), 3 the cluster could not be reached or refused the
@@ -102,7 +112,40 @@ pub enum Command {
     /// List the recorded revisions of a release (JSON on stdout, a table on stderr)
     #[command(after_help = "Examples:\n  k8s-apply history --release web -n shop")]
     History(HistoryArgs),
+    /// Re-apply the last deployed revision of a release (or --to REVISION) as a new revision,
+    /// ConfigMaps, Secrets and pruning included
+    #[command(after_help = ROLLBACK_EXAMPLES)]
+    Rollback(Box<RollbackArgs>),
+    /// Record once which environment this cluster is, for `--env` to check
+    #[command(after_help = INIT_EXAMPLES)]
+    InitCluster(InitArgs),
 }
+
+const ROLLBACK_EXAMPLES: &str = "\
+Examples:
+  # In a pipeline: deploy, wait, and on failure return to the last healthy revision
+  k8s-apply -f app.yaml --release web -n shop | rollout-wait \\
+    || (k8s-apply rollback --release web -n shop | rollout-wait; exit 1)
+
+  # Return to a revision named in `k8s-apply history`
+  k8s-apply rollback --release web -n shop --to 3
+
+  # What a rollback would change, without changing anything
+  k8s-apply rollback --release web -n shop --dry-run=server
+
+Exit codes: 0 rolled back (or nothing differed), 1 nothing to roll back to or the API server
+refused a change, 2 bad usage (e.g. no such revision), 3 cluster unreachable, 124 --timeout.";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  # Once per cluster, by whoever creates it
+  k8s-apply init-cluster --env production --context prod-admin
+
+  # Every deploy then names the environment it means; another cluster refuses (exit 2)
+  k8s-apply -f app.yaml --release web -n shop --env production
+
+The record is the ConfigMap kube-system/pipewright-environment. Recording another environment
+over an existing one needs --overwrite.";
 
 /// What `history` reads.
 #[derive(Args, Debug, Clone)]
@@ -118,8 +161,6 @@ pub struct HistoryArgs {
 
 /// What to apply and how; shared by apply and `diff`.
 #[derive(Args, Debug, Clone)]
-// The flags are independent switches, as kubectl's are; an enum would not make them clearer.
-#[allow(clippy::struct_excessive_bools)]
 pub struct ApplyArgs {
     /// Manifest file or directory, `-` for standard input (repeatable)
     #[arg(
@@ -132,14 +173,6 @@ pub struct ApplyArgs {
     /// Read directories recursively
     #[arg(short = 'R', long)]
     pub recursive: bool,
-    #[command(flatten)]
-    pub cluster: cluster::ClusterArgs,
-    /// The field manager named in server-side apply
-    #[arg(long, value_name = "NAME", default_value = "pipewright")]
-    pub field_manager: String,
-    /// Take over fields another field manager owns instead of failing
-    #[arg(long)]
-    pub force_conflicts: bool,
     /// Replace the image of containers named NAME or using repository NAME (repeatable)
     #[arg(long, value_name = "NAME=IMAGE")]
     pub set_image: Vec<SetImage>,
@@ -149,10 +182,25 @@ pub struct ApplyArgs {
     /// Apply the set as this release: deploy lock, a recorded revision, applyset membership labels
     #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
     pub release: Option<String>,
+    #[command(flatten)]
+    pub flags: ApplyFlags,
+}
+
+/// The flags apply, `diff` and `rollback` share: where, as whom, and the release's guards.
+#[derive(Args, Debug, Clone)]
+pub struct ApplyFlags {
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
+    /// The field manager named in server-side apply
+    #[arg(long, value_name = "NAME", default_value = "pipewright")]
+    pub field_manager: String,
+    /// Take over fields another field manager owns instead of failing
+    #[arg(long)]
+    pub force_conflicts: bool,
     /// Revisions of the release to keep (the last deployed one is always kept)
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub history_max: usize,
-    /// With --release: do not delete the objects the previous revision had and this set has not
+    /// With --release: do not delete the objects earlier revisions had and this set has not
     #[arg(long)]
     pub no_prune: bool,
     /// With --release: refuse (exit 1, nothing changed) when more objects than this would be pruned
@@ -167,12 +215,71 @@ pub struct ApplyArgs {
     /// How long the deploy lock outlives this run's last renewal
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
     pub lock_ttl: std::time::Duration,
-    /// The environment this apply is for (recorded in the output document)
+    /// Refuse (exit 2, nothing changed) unless the cluster is recorded as this environment
+    /// (see `init-cluster`)
     #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
     pub environment: Option<String>,
     /// Ask the server what would change without changing anything (only `server`)
     #[arg(long, value_name = "MODE", value_parser = ["server"])]
     pub dry_run: Option<String>,
+    #[command(flatten)]
+    pub timeout: TimeoutArg,
+}
+
+// The shared flags read as the apply's own (`args.release`, `args.dry_run`): one set of flags,
+// three commands.
+impl std::ops::Deref for ApplyArgs {
+    type Target = ApplyFlags;
+
+    fn deref(&self) -> &ApplyFlags {
+        &self.flags
+    }
+}
+
+impl std::ops::DerefMut for ApplyArgs {
+    fn deref_mut(&mut self) -> &mut ApplyFlags {
+        &mut self.flags
+    }
+}
+
+/// What `rollback` re-applies, and how.
+#[derive(Args, Debug, Clone)]
+pub struct RollbackArgs {
+    /// The release to roll back
+    #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
+    pub release: String,
+    /// The revision to return to [default: the last deployed one]
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<u32>,
+    #[command(flatten)]
+    pub flags: ApplyFlags,
+}
+
+impl RollbackArgs {
+    /// The apply a rollback is: the release's own set, no input, no image changes.
+    pub fn to_apply_args(&self) -> ApplyArgs {
+        ApplyArgs {
+            filename: Vec::new(),
+            recursive: false,
+            set_image: Vec::new(),
+            expect_tag: None,
+            release: Some(self.release.clone()),
+            flags: self.flags.clone(),
+        }
+    }
+}
+
+/// What `init-cluster` records.
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// The environment this cluster is (e.g. production)
+    #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
+    pub environment: String,
+    /// Replace an environment recorded before
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
     #[command(flatten)]
     pub timeout: TimeoutArg,
 }
@@ -201,6 +308,8 @@ impl StageCli for Cli {
         match &self.command {
             Some(Command::Diff(args)) => args.timeout.timeout,
             Some(Command::History(args)) => args.timeout.timeout,
+            Some(Command::Rollback(args)) => args.flags.timeout.timeout,
+            Some(Command::InitCluster(args)) => args.timeout.timeout,
             None => self.apply.timeout.timeout,
         }
     }
@@ -209,8 +318,13 @@ impl StageCli for Cli {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli, ctx: Ctx, _upstream: Option<serde_json::Value>) -> StageResult<Report> {
     match &cli.command {
-        Some(Command::Diff(args)) => apply::run(args, &ctx, Mode::Diff).await,
+        Some(Command::Diff(args)) => apply::run(args, &ctx, Mode::Diff, SetSource::Files).await,
         Some(Command::History(args)) => history::run(args, &ctx).await,
-        None => apply::run(&cli.apply, &ctx, Mode::Apply).await,
+        Some(Command::Rollback(args)) => {
+            let source = SetSource::Revision(args.to);
+            apply::run(&args.to_apply_args(), &ctx, Mode::Apply, source).await
+        }
+        Some(Command::InitCluster(args)) => environment::init(args, &ctx).await,
+        None => apply::run(&cli.apply, &ctx, Mode::Apply, SetSource::Files).await,
     }
 }

@@ -32,6 +32,11 @@ use crate::names::{NameRule, is_dns_label};
 pub enum Source {
     Stdin,
     File(PathBuf),
+    /// The manifests a release recorded (`k8s-apply rollback`).
+    Revision {
+        release: String,
+        revision: u32,
+    },
 }
 
 impl fmt::Display for Source {
@@ -39,6 +44,9 @@ impl fmt::Display for Source {
         match self {
             Self::Stdin => f.write_str("<stdin>"),
             Self::File(path) => write!(f, "{}", path.display()),
+            Self::Revision { release, revision } => {
+                write!(f, "revision {revision} of release {release}")
+            }
         }
     }
 }
@@ -60,7 +68,12 @@ impl fmt::Display for Origin {
         if let Some(item) = self.item {
             write!(f, " item {item}")?;
         }
-        write!(f, " (line {})", self.line)
+        // A recorded revision has no lines to point at.
+        if self.line == 0 {
+            Ok(())
+        } else {
+            write!(f, " (line {})", self.line)
+        }
     }
 }
 
@@ -293,6 +306,28 @@ pub fn parse(source: &Source, text: &str) -> Loaded {
 }
 
 impl Loaded {
+    /// Objects already in hand (a recorded revision's manifests), one document each, to be
+    /// checked by [`Self::resolve`] like any input.
+    pub fn from_objects(source: &Source, objects: Vec<Value>) -> Self {
+        let documents = objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, object)| Document {
+                origin: Origin {
+                    source: source.clone(),
+                    index: i + 1,
+                    item: None,
+                    line: 0,
+                },
+                object,
+            })
+            .collect();
+        Self {
+            documents,
+            problems: Vec::new(),
+        }
+    }
+
     pub fn documents(&self) -> &[Document] {
         &self.documents
     }

@@ -1,6 +1,6 @@
-//! Pruning a release: the objects of the previous revision that the new set no longer has.
+//! Pruning a release: the objects its revisions owned that the new set no longer has.
 //!
-//! The plan is made before the first write, so that `--max-prune` can refuse a mass deletion
+//! The plan is made under the deploy lock, before the first write, so that `--max-prune` can refuse a mass deletion
 //! (an empty input, a wrong directory) while nothing has changed yet. An object is only a
 //! candidate while the cluster still says it is ours: it carries this release's `part-of` label,
 //! its uid is the one the revision recorded (a namesake created since by someone else is not
@@ -8,7 +8,9 @@
 //! itself carries the uid as a precondition, so an object replaced between plan and delete is
 //! left alone by the API server.
 
-use cluster::{OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus};
+use std::collections::BTreeSet;
+
+use cluster::{OwnedObject, ReleaseRecord};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, DynamicObject, Preconditions};
 use kube::core::ApiResource;
@@ -37,68 +39,57 @@ impl AsRef<ObjectRef> for Candidate {
     }
 }
 
-/// The revision to prune against: with `--release` and without `--no-prune`, the previous one
-/// (see [`previous`]); read before anything is written, so that its kinds can be discovered.
-pub async fn previous_for(
-    args: &ApplyArgs,
-    client: &kube::Client,
-    namespace: &str,
-) -> Result<Option<ReleaseRecord>, StageError> {
-    match &args.release {
-        Some(release) if !args.no_prune => {
-            cluster::names::check_release_name(release)?;
-            let history = ReleaseHistory::new(client, namespace, release)?;
-            previous(&history).await
-        }
-        _ => Ok(None),
-    }
-}
-
-/// The plan for this apply: what `previous` had that `set` has not and is still ours, refused
-/// when larger than `--max-prune`.
+/// The plan for this apply (none without `--release` or with `--no-prune`): what the release's
+/// revisions own that `set` has not and is still
+/// ours, refused when larger than `--max-prune`. Every revision counts, failed ones included: a
+/// rollback must take away what the failed revision added.
 pub async fn prepare(
     args: &ApplyArgs,
     client: &kube::Client,
     namespace: &str,
-    previous: Option<&ReleaseRecord>,
+    records: &[ReleaseRecord],
     set: &ManifestSet,
     resource: impl Fn(&ObjectRef) -> Option<ApiResource>,
 ) -> Result<Vec<Candidate>, StageError> {
-    let (Some(release), Some(previous)) = (&args.release, previous) else {
+    let Some(release) = args.release.as_ref().filter(|_| !args.no_prune) else {
         return Ok(Vec::new());
     };
-    let leftovers = leftovers(previous, set);
+    let leftovers = leftovers(records, set);
     let candidates = plan(client, release, namespace, &leftovers, resource).await?;
     check_max(&candidates, args.max_prune)?;
     Ok(candidates)
 }
 
-/// The latest `applied` or `deployed` revision: the one whose objects the live cluster should
-/// hold, and so the one a new set is compared with.
-pub async fn previous(history: &ReleaseHistory) -> Result<Option<ReleaseRecord>, StageError> {
-    let records = history.list().await?;
-    Ok(records
-        .into_iter()
-        .filter(|r| matches!(r.status, ReleaseStatus::Applied | ReleaseStatus::Deployed))
-        .max_by_key(|r| r.revision))
+/// An object some revision owned that the new set does not contain, with every uid the
+/// revisions recorded for it (a namesake deleted and re-created by an older revision has
+/// another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub key: ObjectRef,
+    pub uids: BTreeSet<String>,
 }
 
-/// The objects of `previous` that `set` does not contain. The version is not compared: an object
-/// moved from `v1beta1` to `v1` is the same object and must not be deleted.
-pub fn leftovers<'a>(previous: &'a ReleaseRecord, set: &ManifestSet) -> Vec<&'a OwnedObject> {
-    previous
-        .objects
-        .iter()
-        .filter(|old| {
-            let old_key = key_of(old);
-            !set.iter().any(|m| {
-                m.key.kind == old_key.kind
-                    && m.key.group() == old_key.group()
-                    && m.key.namespace == old_key.namespace
-                    && m.key.name == old_key.name
-            })
-        })
-        .collect()
+/// The objects of `records` that `set` does not contain, newest apiVersion first. The version is
+/// not compared: an object moved from `v1beta1` to `v1` is the same object and must not be
+/// deleted.
+pub fn leftovers(records: &[ReleaseRecord], set: &ManifestSet) -> Vec<Leftover> {
+    let mut found: Vec<Leftover> = Vec::new();
+    for owned in records.iter().rev().flat_map(|r| r.objects.iter()) {
+        let key = key_of(owned);
+        let in_set = set.iter().any(|m| same_object(&m.key, &key));
+        if in_set {
+            continue;
+        }
+        let uid = owned.uid.iter().cloned();
+        match found.iter_mut().find(|l| same_object(&l.key, &key)) {
+            Some(known) => known.uids.extend(uid),
+            None => found.push(Leftover {
+                key,
+                uids: uid.collect(),
+            }),
+        }
+    }
+    found
 }
 
 fn key_of(owned: &OwnedObject) -> ObjectRef {
@@ -110,13 +101,17 @@ fn key_of(owned: &OwnedObject) -> ObjectRef {
     }
 }
 
+fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
+    a.kind == b.kind && a.group() == b.group() && a.namespace == b.namespace && a.name == b.name
+}
+
 /// Checks each leftover against the live cluster and keeps those that are still ours (see the
 /// module header). `resource` finds the API path of a kind (`None`: not served, nothing to do).
 pub async fn plan(
     client: &kube::Client,
     release: &str,
     namespace: &str,
-    leftovers: &[&OwnedObject],
+    leftovers: &[Leftover],
     resource: impl Fn(&ObjectRef) -> Option<ApiResource>,
 ) -> Result<Vec<Candidate>, StageError> {
     if leftovers.is_empty() {
@@ -145,14 +140,21 @@ pub async fn plan(
     namespaces.insert(namespace.to_owned());
 
     let mut candidates = Vec::new();
-    for owned in leftovers {
-        let key = key_of(owned);
+    for leftover in leftovers {
+        let key = leftover.key.clone();
         let shown = crate::apply::display_name(&key);
+        if let Some(why) = never_pruned(&key) {
+            tracing::warn!(
+                "{shown}: no longer in the set, but {why}; delete it yourself if that is what \
+                 you want"
+            );
+            continue;
+        }
         // Without the uid we cannot tell our object from a namesake; leave it.
-        let Some(uid) = owned.uid.clone() else {
+        if leftover.uids.is_empty() {
             tracing::info!("{shown}: no uid recorded; not pruned");
             continue;
-        };
+        }
         let outside_namespace = key
             .namespace
             .as_ref()
@@ -182,10 +184,15 @@ pub async fn plan(
             tracing::info!("{shown}: no longer part of release {release}; not pruned");
             continue;
         }
-        if live.metadata.uid.as_deref() != Some(uid.as_str()) {
-            tracing::info!("{shown}: replaced since revision was recorded; not pruned");
+        let Some(uid) = live
+            .metadata
+            .uid
+            .clone()
+            .filter(|uid| leftover.uids.contains(uid))
+        else {
+            tracing::info!("{shown}: replaced since the release recorded it; not pruned");
             continue;
-        }
+        };
         candidates.push(Candidate {
             key,
             resource,
@@ -195,6 +202,23 @@ pub async fn plan(
         });
     }
     Ok(candidates)
+}
+
+/// Kinds whose deletion takes other objects with it, members of no release included: a
+/// Namespace takes everything in it (the release's records and lock too), a CRD every custom
+/// resource of its kind in the cluster. Pruning must never reach outside the release, so these
+/// are left for a person to delete.
+fn never_pruned(key: &ObjectRef) -> Option<&'static str> {
+    match (key.group(), key.kind.as_str()) {
+        ("", "Namespace") => {
+            Some("namespaces are not pruned (deleting one deletes everything in it)")
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => Some(
+            "CustomResourceDefinitions are not pruned (deleting one deletes every resource of its \
+             kind in the cluster)",
+        ),
+        _ => None,
+    }
 }
 
 /// Refuses a plan larger than `max` (`--max-prune`), before anything is written.
@@ -294,21 +318,25 @@ mod tests {
 
     #[test]
     fn leftovers_ignore_the_version_and_keep_what_the_set_dropped() {
+        let mut older = ReleaseRecord::new("web", "shop");
+        older.objects = vec![owned("v1", "ConfigMap", "old")];
         let mut previous = ReleaseRecord::new("web", "shop");
         previous.objects = vec![
             owned("autoscaling/v2beta2", "HorizontalPodAutoscaler", "api"),
             owned("v1", "ConfigMap", "old"),
             owned("v1", "ConfigMap", "keep"),
+            owned("v1", "ConfigMap", "failed-only"),
         ];
+        previous.objects[1].uid = Some("uid-old-2".to_owned());
         let set = set(
             "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  \
              name: api\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n",
         );
-        let names: Vec<&str> = leftovers(&previous, &set)
-            .iter()
-            .map(|o| o.name.as_str())
-            .collect();
-        assert_eq!(names, ["old"]);
+        let found = leftovers(&[older, previous], &set);
+        let names: Vec<&str> = found.iter().map(|l| l.key.name.as_str()).collect();
+        assert_eq!(names, ["old", "failed-only"]);
+        let uids: Vec<&str> = found[0].uids.iter().map(String::as_str).collect();
+        assert_eq!(uids, ["uid-old", "uid-old-2"]);
     }
 
     #[test]

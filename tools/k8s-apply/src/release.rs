@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use cluster::{
-    Holder, KeepAlive, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
+    Holder, KeepAlive, Lock, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -43,42 +43,113 @@ pub fn label_members(set: &mut ManifestSet, release: &str, namespace: &str) -> S
     id
 }
 
-/// Takes the lock, updates the `ApplySet` parent and records the revision (see the module header).
-pub async fn begin(
+/// The deploy lock while this run holds it, renewed in the background.
+#[derive(Debug)]
+pub struct Held {
+    lock: Lock,
+    keep_alive: KeepAlive,
+}
+
+/// Gives the lock back after `error` stopped the run before it wrote anything of the set, and
+/// returns the error. A failure to give it back only costs the next run the lock's TTL, so it
+/// is a warning.
+pub async fn give_back(held: Option<Held>, error: StageError) -> StageError {
+    if let Some(Held { lock, keep_alive }) = held {
+        drop(keep_alive);
+        if let Err(release_error) = lock.release().await {
+            tracing::warn!(
+                "could not give back the deploy lock ({}); it expires by itself",
+                release_error.message()
+            );
+        }
+    }
+    error
+}
+
+/// Takes the release's deploy lock (or re-enters it: same run) and keeps it alive; see
+/// `docs/releases.md`.
+pub async fn lock(
     args: &ApplyArgs,
     ctx: &Ctx,
     client: &kube::Client,
-    release: &str,
-    namespace: &str,
-    set: &ManifestSet,
-    images: &BTreeSet<String>,
-) -> Result<Session, StageError> {
+    history: &ReleaseHistory,
+) -> Result<Held, StageError> {
+    let release = history.release();
     let holder = Holder::from_env(ctx.environment(), args.lock_holder.as_deref());
     let options = LockOptions {
         ttl: args.lock_ttl,
         wait_timeout: args.lock_timeout,
         ..LockOptions::default()
     };
-    let lock = cluster::acquire(client, namespace, release, &holder, &options, |other| {
-        tracing::info!(
-            "waiting for the deploy lock of release {release}, held by {}",
-            other.describe()
-        );
-    })
+    let lock = cluster::acquire(
+        client,
+        history.namespace(),
+        release,
+        &holder,
+        &options,
+        |other| {
+            tracing::info!(
+                "waiting for the deploy lock of release {release}, held by {}",
+                other.describe()
+            );
+        },
+    )
     .await?;
     let keep_alive = lock.keep_alive();
+    Ok(Held { lock, keep_alive })
+}
 
-    let id = update_parent(args, client, release, namespace, set).await?;
+/// What [`begin`] records.
+pub struct Recording<'a> {
+    pub set: &'a ManifestSet,
+    pub images: &'a BTreeSet<String>,
+    /// The release's revisions, read under the lock, oldest first.
+    pub records: &'a [ReleaseRecord],
+    /// For a rollback: the revision whose manifests the set is.
+    pub source_revision: Option<u32>,
+    /// `--env`, else (a rollback) the environment of the revision restored.
+    pub environment: Option<String>,
+}
 
-    let history = ReleaseHistory::new(client, namespace, release)?;
-    let latest = history.latest().await?;
+// By hand: the set holds Secret values, which no Debug output may show.
+impl std::fmt::Debug for Recording<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("objects", &self.set.len())
+            .field("images", self.images)
+            .field("records", &self.records.len())
+            .field("source_revision", &self.source_revision)
+            .field("environment", &self.environment)
+            .finish()
+    }
+}
+
+/// Updates the `ApplySet` parent and records the revision (see the module header); the lock is
+/// held.
+pub async fn begin(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    client: &kube::Client,
+    history: ReleaseHistory,
+    held: Held,
+    recording: &Recording<'_>,
+) -> Result<Session, StageError> {
+    let Held { lock, keep_alive } = held;
+    let release = history.release().to_owned();
+    let namespace = history.namespace().to_owned();
+    let set = recording.set;
+    let id = match update_parent(args, client, &release, &namespace, set).await {
+        Ok(id) => id,
+        Err(error) => return Err(give_back(Some(Held { lock, keep_alive }), error).await),
+    };
+
     let manifests: Vec<Value> = set.iter().map(|m| normalize(&m.object)).collect();
-    let same = latest.as_ref().filter(|record| {
+    let same = recording.records.last().filter(|record| {
         matches!(
             record.status,
             ReleaseStatus::Applied | ReleaseStatus::Deployed
         ) && record.manifests.objects() == manifests.as_slice()
-            && record.environment == args.environment
+            && record.environment == recording.environment
     });
     if let Some(record) = same {
         tracing::info!(
@@ -95,10 +166,11 @@ pub async fn begin(
         });
     }
 
-    let mut record = ReleaseRecord::new(release, namespace);
-    record.environment.clone_from(&args.environment);
+    let mut record = ReleaseRecord::new(&release, &namespace);
+    record.environment.clone_from(&recording.environment);
+    record.source_revision = recording.source_revision;
     record.apply_set_id = Some(id);
-    record.images.clone_from(images);
+    record.images.clone_from(recording.images);
     record.objects = set
         .iter()
         .map(|m| OwnedObject {
@@ -112,9 +184,16 @@ pub async fn begin(
     record.manifests = cluster::ManifestSet::new(manifests);
     record.origin = cluster::Origin::from_env(ctx.environment());
     record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
-    let created = history.create(record).await?;
+    let created = match history.create(record).await {
+        Ok(created) => created,
+        Err(error) => return Err(give_back(Some(Held { lock, keep_alive }), error).await),
+    };
+    let rollback = recording
+        .source_revision
+        .map(|source| format!(", a rollback to revision {source}"))
+        .unwrap_or_default();
     tracing::info!(
-        "release {release}: recording revision {} (applying)",
+        "release {release}: recording revision {} (applying){rollback}",
         created.revision
     );
     Ok(Session {
@@ -143,10 +222,12 @@ impl Session {
             history_max,
             ..
         } = self;
-        let marked = match (recorded, outcome) {
-            (Some(revision), Ok(())) => {
-                // What this run pruned is no longer owned by anyone.
-                let owned = applied
+        let marked = match recorded {
+            Some(revision) => {
+                // The objects that exist now, with their uids: after a failure too, so that a
+                // later apply or rollback can prune what this one left behind. What this run
+                // pruned is no longer owned by anyone.
+                let owned: Vec<OwnedObject> = applied
                     .iter()
                     .filter(|o| o.action != crate::apply::Action::Pruned)
                     .map(|o| OwnedObject {
@@ -157,17 +238,29 @@ impl Session {
                         uid: Some(o.uid.clone()).filter(|uid| !uid.is_empty()),
                     })
                     .collect();
-                history.set_objects(revision, owned).await?;
+                let (status, message) = match outcome {
+                    Ok(()) => (ReleaseStatus::Applied, None),
+                    Err(error) => (ReleaseStatus::Failed, Some(error.message().to_owned())),
+                };
+                let what = format!(
+                    "marking revision {revision} of release {} {status}",
+                    history.release()
+                );
+                // One write for both: each is a read and a replace against a remote API.
                 history
-                    .set_status(revision, ReleaseStatus::Applied, None)
+                    .modify(revision, &what, |record| {
+                        record.objects = if outcome.is_ok() {
+                            owned.clone()
+                        } else {
+                            merge_owned(&record.objects, &owned)
+                        };
+                        record.status = status;
+                        record.message.clone_from(&message);
+                    })
                     .await
                     .map(drop)
             }
-            (Some(revision), Err(error)) => history
-                .set_status(revision, ReleaseStatus::Failed, Some(error.message()))
-                .await
-                .map(drop),
-            (None, _) => Ok(()),
+            None => Ok(()),
         };
         let pruned = if marked.is_ok() && outcome.is_ok() {
             history.prune(history_max).await.map(|gone| {
@@ -181,6 +274,26 @@ impl Session {
         let kept = keep_alive.stop().await;
         marked.and(pruned).and(kept)
     }
+}
+
+/// The objects a failed revision owns: those it meant to apply (from its record), with the uids
+/// of those that got applied.
+fn merge_owned(planned: &[OwnedObject], applied: &[OwnedObject]) -> Vec<OwnedObject> {
+    planned
+        .iter()
+        .map(|planned| {
+            applied
+                .iter()
+                .find(|a| {
+                    a.kind == planned.kind
+                        && a.api_version == planned.api_version
+                        && a.namespace == planned.namespace
+                        && a.name == planned.name
+                })
+                .unwrap_or(planned)
+                .clone()
+        })
+        .collect()
 }
 
 /// Server-side applies the `ApplySet` parent with the union of the kinds and namespaces it listed

@@ -255,6 +255,9 @@ async fn a_dry_run_lists_what_would_be_pruned_and_deletes_nothing() {
 #[tokio::test]
 async fn history_lists_the_revisions_as_json_and_a_table() {
     let sim = KubeSim::start(Config::default()).unwrap();
+    run(&sim, None, &["init-cluster", "--env", "staging"])
+        .await
+        .assert_code(0);
     let mut args = RELEASE.to_vec();
     args.extend(["--env", "staging"]);
     k8s_apply(&sim, &set_a(&["old"]), &args)

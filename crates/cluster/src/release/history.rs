@@ -268,8 +268,11 @@ impl ReleaseHistory {
     }
 
     /// Reads a revision's record, changes it, and writes it back with optimistic concurrency,
-    /// re-reading on a conflict.
-    async fn modify(
+    /// re-reading on a conflict: several changes in one write (k8s-apply records a revision's
+    /// objects and its status together). `what` names the change in messages. Marking a
+    /// revision `deployed` goes through [`Self::set_status`], which also supersedes the older
+    /// ones.
+    pub async fn modify(
         &self,
         revision: u32,
         what: &str,

@@ -1,0 +1,131 @@
+//! `k8s-apply rollback --release NAME [--to REVISION]`: the manifests a revision recorded,
+//! applied again as a new revision (with `sourceRevision` naming the one it restores), through
+//! the same path as any apply: lock, record, ordered server-side apply, prune, one document.
+//!
+//! Unlike `kubectl rollout undo`, which swaps a Deployment's pod template back and nothing else,
+//! this restores the whole set: ConfigMaps and Secrets the failed revision changed, objects it
+//! added (pruned) and objects it removed (re-created).
+
+use cluster::{ReleaseHistory, ReleaseRecord, ReleaseStatus};
+use stage::StageError;
+
+use crate::manifest::{Loaded, Source};
+
+/// The revision to roll back to: `to`, else the last `deployed` one.
+pub fn target(
+    history: &ReleaseHistory,
+    records: &[ReleaseRecord],
+    to: Option<u32>,
+) -> Result<ReleaseRecord, StageError> {
+    let release = history.release();
+    let namespace = history.namespace();
+    let look = format!("`k8s-apply history --release {release} -n {namespace}` lists them");
+    if records.is_empty() {
+        return Err(StageError::failed(format!(
+            "release {release} has no revisions in namespace {namespace}: nothing to roll back to"
+        ))
+        .with_hint("check --release and -n (the namespace the release was applied with)"));
+    }
+    let record = if let Some(revision) = to {
+        let Some(record) = records.iter().find(|r| r.revision == revision) else {
+            return Err(StageError::invalid_input(format!(
+                "release {release} has no revision {revision} (it has {}); nothing was changed",
+                listing(records)
+            ))
+            .with_hint(format!(
+                "revisions older than --history-max are deleted; {look}"
+            )));
+        };
+        match record.status {
+            ReleaseStatus::Applying => {
+                return Err(StageError::invalid_input(format!(
+                    "revision {revision} of release {release} never finished applying; \
+                         nothing was changed"
+                ))
+                .with_hint(format!("roll back to a revision that applied; {look}")));
+            }
+            ReleaseStatus::Failed => tracing::warn!(
+                "revision {revision} of release {release} failed ({}); rolling back to it as asked",
+                record.message.as_deref().unwrap_or("no reason recorded")
+            ),
+            _ => {}
+        }
+        record
+    } else {
+        let Some(record) = records
+            .iter()
+            .rev()
+            .find(|r| r.status == ReleaseStatus::Deployed)
+        else {
+            return Err(StageError::failed(format!(
+                "release {release} has no deployed revision to roll back to (it has {})",
+                listing(records)
+            ))
+            .with_hint(format!(
+                "a revision is deployed once rollout-wait found it healthy; name one with \
+                     --to REVISION; {look}"
+            )));
+        };
+        record
+    };
+    if record.manifests.is_empty() {
+        return Err(StageError::failed(format!(
+            "revision {} of release {release} recorded no manifests: nothing to re-apply",
+            record.revision
+        )));
+    }
+    Ok(record.clone())
+}
+
+/// Checks, under the lock, that the revision chosen before it is still the one to return to: a
+/// deploy another run finished while this one waited for the lock must not be undone blindly.
+pub fn still_the_target(
+    history: &ReleaseHistory,
+    records: &[ReleaseRecord],
+    to: Option<u32>,
+    chosen: u32,
+) -> Result<(), StageError> {
+    let now = target(history, records, to)?;
+    if now.revision == chosen {
+        return Ok(());
+    }
+    Err(StageError::failed(format!(
+        "release {}: while this rollback waited for the deploy lock, the revision to return to          changed from {chosen} to {}; nothing was changed",
+        history.release(),
+        now.revision
+    ))
+    .with_hint("look at `k8s-apply history` and run the rollback again if it is still wanted"))
+}
+
+/// Says which revision the rollback returns to.
+pub fn announce(record: &ReleaseRecord) {
+    let images = if record.images.is_empty() {
+        "none".to_owned()
+    } else {
+        record.images.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    tracing::info!(
+        "release {}: rolling back to revision {} ({}, images {images})",
+        record.release,
+        record.revision,
+        record.status
+    );
+}
+
+/// The revision's manifests as input to check and apply.
+pub fn load(record: &ReleaseRecord) -> Loaded {
+    let source = Source::Revision {
+        release: record.release.clone(),
+        revision: record.revision,
+    };
+    Loaded::from_objects(&source, record.manifests.objects().to_vec())
+}
+
+/// `1 superseded, 2 failed, 3 applied`: what a person needs to pick a revision.
+fn listing(records: &[ReleaseRecord]) -> String {
+    records
+        .iter()
+        .map(|r| format!("{} {}", r.revision, r.status))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
