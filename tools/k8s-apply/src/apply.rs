@@ -492,6 +492,19 @@ async fn apply_phases(
                 report.objects.push(early.remove(position));
             }
         }
+        // A dry run cannot send objects into a namespace it only pretends to create (the server
+        // answers 404, as it does kubectl): they would be created, and that is shown locally.
+        let (todo, unborn): (Vec<&Manifest>, Vec<&Manifest>) = todo.into_iter().partition(|m| {
+            !params.dry_run
+                || m.key.namespace.as_ref().is_none_or(|ns| {
+                    !report.objects.iter().any(|o| {
+                        o.kind == "Namespace" && o.name == *ns && o.action == Action::Created
+                    })
+                })
+        });
+        for manifest in unborn {
+            report.objects.push(would_create(manifest));
+        }
         let kinds_now: &Kinds = kinds;
         let snapshot =
             Snapshot::read(client, &todo, |key| kinds_now.resource(key).cloned()).await?;
@@ -532,6 +545,29 @@ async fn apply_phases(
         }
     }
     Ok(())
+}
+
+/// What a dry run reports for an object whose namespace does not exist yet: created, its whole
+/// content added (Secret values redacted by the diff).
+fn would_create(manifest: &Manifest) -> AppliedObject {
+    let key = &manifest.key;
+    let shown = diff::diff(None, &manifest.object);
+    tracing::info!("{}", shown.unified.trim_end());
+    tracing::info!(
+        "{} created (server dry run: its namespace is created by this set, so the server was not asked)",
+        display_name(key)
+    );
+    AppliedObject {
+        api_version: key.api_version.clone(),
+        kind: key.kind.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        uid: String::new(),
+        generation: None,
+        resource_version: String::new(),
+        action: Action::Created,
+        changes: Some(shown.changes),
+    }
 }
 
 async fn apply_one(

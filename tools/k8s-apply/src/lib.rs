@@ -123,9 +123,10 @@ pub enum Command {
 
 const ROLLBACK_EXAMPLES: &str = "\
 Examples:
-  # In a pipeline: deploy, wait, and on failure return to the last healthy revision
+  # In a pipeline: deploy, wait, and on failure return to the last healthy revision (the
+  # pipeline still exits 1: rollout-wait fails a rollback's wait, like helm --atomic)
   k8s-apply -f app.yaml --release web -n shop | rollout-wait \\
-    || (k8s-apply rollback --release web -n shop | rollout-wait; exit 1)
+    || (k8s-apply rollback --release web -n shop | rollout-wait)
 
   # Return to a revision named in `k8s-apply history`
   k8s-apply rollback --release web -n shop --to 3

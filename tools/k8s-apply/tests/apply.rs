@@ -659,3 +659,46 @@ async fn diff_exits_0_without_changes_and_1_with_them_hiding_secret_values() {
         "diff wrote nothing"
     );
 }
+
+#[test]
+fn a_first_deploy_diff_shows_objects_in_a_namespace_the_set_creates() {
+    // The API server cannot dry-run objects into a namespace that a dry run only pretends to
+    // create (kubectl fails here); they are reported created, from the set itself.
+    let sim = start();
+    let set = app_set("registry.example/api:1.0.0");
+    let run = k8s_apply(
+        &sim,
+        &["diff", "-f", "-", "--release", "shop", "-n", "shop"],
+        Some(&set),
+    );
+    run.assert_code(1);
+    assert_eq!(
+        run.doc["error"]["message"], "10 objects would change",
+        "{}",
+        run.doc
+    );
+    for object in run.doc["objects"].as_array().unwrap() {
+        assert_eq!(object["action"], "created", "{object}");
+        assert_eq!(object["changes"][0]["op"], "added", "{object}");
+    }
+    let secret = run.object("Secret", "api-secret");
+    assert_eq!(secret["changes"][0]["after"]["data"]["password"], "***");
+    assert!(!run.stderr.contains(SECRET_VALUE), "{}", run.stderr);
+    assert!(!run.doc.to_string().contains(SECRET_VALUE));
+    // Nothing was written.
+    let namespaces = std::process::Command::new("kubectl")
+        .args(["--kubeconfig"])
+        .arg(sim.kubeconfig_path())
+        .args([
+            "get",
+            "namespace",
+            "shop",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    assert!(namespaces.status.success());
+    assert_eq!(String::from_utf8_lossy(&namespaces.stdout).trim(), "");
+}
