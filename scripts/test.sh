@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # A persistent target directory makes a warm run fast and changes nothing on a fresh machine.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipewright/target}"
+# One per checkout: cargo re-links `target/debug/<tool>` only when it compiles, so two checkouts
+# sharing a directory can each run the other's binaries (and the test bed its paths).
+checkout_key=$(pwd -P | sha256sum | cut -c1-12)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pipewright/target-$checkout_key}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 
 step() { printf '==> %s\n' "$*" >&2; }

@@ -709,6 +709,46 @@ async fn jobs_complete_or_fail_past_their_backoff_limit() {
 }
 
 #[tokio::test]
+async fn on_failure_restarts_fail_a_job_and_jobs_managed_elsewhere_are_left_alone() {
+    let sim = start(50.0);
+    let client = sim.client().await.unwrap();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let mut seed = job("seed", "registry.example/seed:crashloop", 2);
+    let spec = seed.spec.as_mut().unwrap();
+    spec.template.spec.as_mut().unwrap().restart_policy = Some("OnFailure".to_owned());
+    jobs.create(&PostParams::default(), &seed).await.unwrap();
+    let mut elsewhere = job("elsewhere", "busybox:1.36", 2);
+    elsewhere.spec.as_mut().unwrap().managed_by = Some("example.com/batch-runner".to_owned());
+    jobs.create(&PostParams::default(), &elsewhere)
+        .await
+        .unwrap();
+
+    // The pod restarts in place; its restarts reaching backoffLimit fail the Job
+    // (pastBackoffLimitOnFailure), without any pod having failed.
+    let failed = eventually("seed failed", 30, || async {
+        let j = jobs.get("seed").await.ok()?;
+        job_condition(&j, "Failed").map(|reason| (j, reason))
+    })
+    .await;
+    assert_eq!(failed.1, "BackoffLimitExceeded");
+    assert_eq!(
+        failed.0.status.unwrap().failed.unwrap_or(0),
+        0,
+        "restarts are not failed pods"
+    );
+
+    // Another controller's Job: no pods, no status from us.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let theirs = pods
+        .list(&ListParams::default().labels("job-name=elsewhere"))
+        .await
+        .unwrap()
+        .items;
+    assert!(theirs.is_empty(), "{theirs:?}");
+    assert!(jobs.get("elsewhere").await.unwrap().status.is_none());
+}
+
+#[tokio::test]
 async fn a_load_balancer_gets_its_hostname_after_the_delay() {
     let sim = start_with(Scenario {
         pace: Some(FROZEN),

@@ -435,3 +435,69 @@ fn rules_can_come_from_a_scenario_file() {
     .unwrap();
     assert_eq!(scenario.behaviours[0].behaviour, Behaviour::OomKilled);
 }
+
+#[tokio::test]
+async fn a_missing_secret_or_key_is_a_create_container_config_error() {
+    let sim = start(FROZEN);
+    let client = sim.client().await.expect("a client for the simulator");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "default");
+    let secret = serde_json::from_value(json!({
+        "metadata": { "name": "db" }, "stringData": { "user": "app" }
+    }))
+    .expect("a valid Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the secret is created");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, reference) in [
+        ("missing-key", json!({ "name": "db", "key": "password" })),
+        (
+            "missing-secret",
+            json!({ "name": "nope", "key": "password" }),
+        ),
+        (
+            "optional",
+            json!({ "name": "nope", "key": "password", "optional": true }),
+        ),
+    ] {
+        let pod = serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "spec": { "containers": [{ "name": "app", "image": "nginx:1.25",
+                "env": [{ "name": "PASSWORD", "valueFrom": { "secretKeyRef": reference } }] }] },
+        }))
+        .expect("a valid Pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("the pod is created");
+    }
+    let waiting = |name: &'static str| {
+        until(&pods, name, "a waiting reason", |_, c| {
+            c.state.as_ref().is_some_and(|s| s.waiting.is_some())
+        })
+    };
+    let pod = waiting("missing-key").await;
+    let state = container(&pod).unwrap().state.unwrap().waiting.unwrap();
+    assert_eq!(state.reason.as_deref(), Some("CreateContainerConfigError"));
+    assert_eq!(
+        state.message.as_deref(),
+        Some("couldn't find key password in Secret default/db")
+    );
+    let pod = waiting("missing-secret").await;
+    let state = container(&pod).unwrap().state.unwrap().waiting.unwrap();
+    assert_eq!(state.message.as_deref(), Some("secret \"nope\" not found"));
+    let events = events_about(&client, "default", "missing-secret").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.as_deref() == Some("Error: secret \"nope\" not found")),
+        "{events:?}"
+    );
+    sim.clock().advance(Duration::from_secs(2));
+    let optional = until_running(&pods, "optional").await;
+    assert_ne!(
+        waiting_reason(&optional).as_deref(),
+        Some("CreateContainerConfigError")
+    );
+}

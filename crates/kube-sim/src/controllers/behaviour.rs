@@ -16,7 +16,12 @@
 //! | tag `never-ready`                             | runs, readiness probe never passes (`Unhealthy` events) |
 //! | tag `unschedulable`                           | never scheduled: `PodScheduled=False`, `FailedScheduling` |
 //! | tag `slow-<N>s` (e.g. `slow-30s`)             | ready N simulated seconds after it starts              |
+//! | tag `config-error`                            | `CreateContainerConfigError`, never starts             |
 //! | anything else                                 | ready after 1 s (or the readiness probe's initial delay); a Job's pod exits 0 then |
+//!
+//! Whatever the behaviour, a container whose `env` or `envFrom` refers to a Secret or ConfigMap
+//! (or a key of one) that does not exist when the pod is first seen, and is not `optional`, gets
+//! `CreateContainerConfigError` with the kubelet's message, as a real kubelet reports it.
 //!
 //! Times are simulated seconds (see `clock.rs`), so a test can fast-forward through back-offs.
 
@@ -45,6 +50,9 @@ pub enum Behaviour {
     NeverReady,
     /// No node fits it: the pod stays Pending, unscheduled.
     Unschedulable,
+    /// Its configuration cannot be assembled (a missing Secret or ConfigMap, or a key of one):
+    /// `CreateContainerConfigError`, never starts.
+    ConfigError,
 }
 
 impl Default for Behaviour {
@@ -66,6 +74,7 @@ impl FromStr for Behaviour {
             "oom" | "oom-killed" | "oomkilled" => Some(Self::OomKilled),
             "never-ready" => Some(Self::NeverReady),
             "unschedulable" => Some(Self::Unschedulable),
+            "config-error" | "create-container-config-error" => Some(Self::ConfigError),
             other => other
                 .strip_prefix("slow-")
                 .or_else(|| other.strip_prefix("ready-after-"))
@@ -74,7 +83,7 @@ impl FromStr for Behaviour {
         };
         parsed.ok_or_else(|| {
             format!(
-                "unknown behaviour {text:?}: use ready, slow-<N>s, pull-error, crash-loop, oom, never-ready or unschedulable"
+                "unknown behaviour {text:?}: use ready, slow-<N>s, pull-error, crash-loop, oom, never-ready, unschedulable or config-error"
             )
         })
     }
@@ -97,6 +106,7 @@ impl fmt::Display for Behaviour {
             Self::OomKilled => f.write_str("oom"),
             Self::NeverReady => f.write_str("never-ready"),
             Self::Unschedulable => f.write_str("unschedulable"),
+            Self::ConfigError => f.write_str("config-error"),
         }
     }
 }
@@ -186,6 +196,8 @@ pub struct Script {
     pub run_secs: u64,
     /// Custom log lines; empty for the built-in ones.
     pub logs: Vec<String>,
+    /// With [`Behaviour::ConfigError`]: what is missing, in the kubelet's words.
+    pub config_error: Option<String>,
 }
 
 impl Script {
@@ -200,6 +212,15 @@ impl Script {
             exit_code,
             run_secs: 1,
             logs: Vec::new(),
+            config_error: None,
+        }
+    }
+
+    /// A container whose configuration refers to something missing (`message` says what).
+    pub fn config_error(message: String) -> Self {
+        Self {
+            config_error: Some(message),
+            ..Self::plain(Behaviour::ConfigError)
         }
     }
 
@@ -287,6 +308,7 @@ pub fn by_image(image: &str) -> Behaviour {
         "oom" => Behaviour::OomKilled,
         "never-ready" => Behaviour::NeverReady,
         "unschedulable" => Behaviour::Unschedulable,
+        "config-error" => Behaviour::ConfigError,
         other => other
             .parse::<Behaviour>()
             .ok()

@@ -1,6 +1,8 @@
 //! The Job controller: runs pods until `completions` succeed, replacing failed ones after a
-//! back-off (10 s doubling, capped at 6 min) until more than `backoffLimit` have failed, then
-//! marks the Job Complete or Failed with the conditions `kubectl wait` looks for.
+//! back-off (10 s doubling, capped at 6 min) until more than `backoffLimit` have failed (or, with
+//! `restartPolicy: OnFailure`, their containers have restarted `backoffLimit` times), then marks
+//! the Job Complete or Failed with the conditions `kubectl wait` looks for. Jobs whose
+//! `spec.managedBy` names another controller are left alone, as Kubernetes does.
 
 use serde_json::{Value, json};
 
@@ -27,12 +29,36 @@ fn finished(job: &Value) -> bool {
         .any(|kind| meta::condition(job, kind).is_some_and(|c| meta::text(c, "/status") == "True"))
 }
 
+/// The Job controller's own name in `spec.managedBy`.
+const MANAGED_BY_US: &str = "kubernetes.io/job-controller";
+
+/// Container restarts of a pod, init containers included (`pastBackoffLimitOnFailure`).
 fn restarts(pod: &Value) -> i64 {
-    pod.pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .map_or(0, |cs| {
-            cs.iter().map(|c| meta::int(c, "/restartCount", 0)).sum()
-        })
+    ["/status/initContainerStatuses", "/status/containerStatuses"]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .map(|c| meta::int(c, "/restartCount", 0))
+        .sum()
+}
+
+/// `pastBackoffLimitOnFailure` of Kubernetes' job controller: with `restartPolicy: OnFailure`,
+/// failures restart containers in place, and the restarts of the Pending and Running pods count
+/// against the limit: reaching it fails the Job (any restart when the limit is 0).
+fn past_backoff_limit_on_failure(job: &Value, pods: &[Value], backoff_limit: i64) -> bool {
+    if meta::text(job, "/spec/template/spec/restartPolicy") != "OnFailure" {
+        return false;
+    }
+    let restarts: i64 = pods
+        .iter()
+        .filter(|p| matches!(meta::text(p, "/status/phase"), "Pending" | "Running"))
+        .map(restarts)
+        .sum();
+    if backoff_limit == 0 {
+        restarts > 0
+    } else {
+        restarts >= backoff_limit
+    }
 }
 
 /// When the last failed pod's container finished (simulated ms).
@@ -68,14 +94,14 @@ fn verdict(criterion: &str, kind: &str, reason: &str, message: &str, now: &str) 
 }
 
 fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
-    if finished(job) {
+    let managed_by = meta::text(job, "/spec/managedBy");
+    if finished(job) || !(managed_by.is_empty() || managed_by == MANAGED_BY_US) {
         return None;
     }
     let pods = pass.owned(Kind::Pod, job);
     let active: Vec<&Value> = pods.iter().filter(|p| meta::pod_active(p)).collect();
     let succeeded = count(&pods, "Succeeded");
     let failed_pods = count(&pods, "Failed");
-    let failed = failed_pods + active.iter().map(|p| restarts(p)).sum::<i64>();
     let ready = i64::try_from(active.iter().filter(|p| meta::pod_ready(p)).count()).unwrap_or(0);
     let completions = meta::int(job, "/spec/completions", 1).max(0);
     let backoff_limit = meta::int(job, "/spec/backoffLimit", 6).max(0);
@@ -93,7 +119,8 @@ fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
         .unwrap_or_default();
     let mut active_count = i64::try_from(active.len()).unwrap_or(0);
     let mut due = None;
-    if failed > backoff_limit {
+    // `status.failed` counts failed pods only; restarts in place are judged separately.
+    if failed_pods > backoff_limit || past_backoff_limit_on_failure(job, &pods, backoff_limit) {
         for pod in &active {
             pods::delete(pass, pod);
         }
@@ -150,7 +177,7 @@ fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
     }
     meta::put_count(&mut status, "active", active_count);
     meta::put_count(&mut status, "succeeded", succeeded);
-    meta::put_count(&mut status, "failed", failed);
+    meta::put_count(&mut status, "failed", failed_pods);
     status["ready"] = json!(ready);
     status["terminating"] = json!(0);
     status["uncountedTerminatedPods"] = json!({});

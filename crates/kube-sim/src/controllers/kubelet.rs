@@ -153,6 +153,61 @@ pub fn report(
             }
         }
         Behaviour::NeverReady => running(pod, container, script, start, now, None),
+        Behaviour::ConfigError => config_failing(pod, container, script, start, now),
+    }
+}
+
+/// How often the kubelet retries creating a container whose configuration is missing.
+const CONFIG_RETRY_MS: i64 = 10_000;
+
+/// `CreateContainerConfigError`: the image is there, the container never gets created; the
+/// kubelet says why on every sync.
+fn config_failing(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    script: &Script,
+    start: i64,
+    now: i64,
+) -> Report {
+    let message = script
+        .config_error
+        .clone()
+        .unwrap_or_else(|| format!("secret \"{}-config\" not found", pod.name));
+    let attempts = (now - start).max(0) / CONFIG_RETRY_MS + 1;
+    let last = start + (attempts - 1) * CONFIG_RETRY_MS;
+    let events = vec![
+        occurrence(
+            "Pulled",
+            false,
+            format!("Container image \"{}\" already present on machine", c.image),
+            attempts,
+            start,
+            last,
+        ),
+        occurrence(
+            "Failed",
+            true,
+            format!("Error: {message}"),
+            attempts,
+            start,
+            last,
+        ),
+    ];
+    let state =
+        json!({ "waiting": { "reason": "CreateContainerConfigError", "message": message } });
+    let mut status = status(pod, c, &state, &json!({}), false, 0, false);
+    if let Some(map) = status.as_object_mut() {
+        map.remove("containerID");
+    }
+    Report {
+        status,
+        ready: false,
+        started: false,
+        finished: None,
+        ready_changed_ms: start,
+        next_ms: Some(start + attempts * CONFIG_RETRY_MS),
+        events,
+        logs: ContainerLogs::default(),
     }
 }
 
@@ -602,7 +657,10 @@ fn lines(c: &Container<'_>, script: &Script, start: i64, end: Option<Run>) -> Ve
                 "{t0} waiting for dependencies before reporting ready"
             ));
         }
-        Behaviour::Ready { .. } | Behaviour::PullError | Behaviour::Unschedulable => {
+        Behaviour::Ready { .. }
+        | Behaviour::PullError
+        | Behaviour::Unschedulable
+        | Behaviour::ConfigError => {
             out.push(format!("{t0} listening on :{}", c.port));
             if let Some(run) = end {
                 out.push(format!("{} done", time(run.finished)));
@@ -682,6 +740,7 @@ mod tests {
             },
             run_secs: 1,
             logs: Vec::new(),
+            config_error: None,
         }
     }
 
@@ -788,6 +847,25 @@ mod tests {
         );
         assert_eq!(r.status["state"]["waiting"]["reason"], "ImagePullBackOff");
         assert!(!r.started);
+    }
+
+    #[test]
+    fn a_missing_secret_key_is_a_create_container_config_error() {
+        let spec = spec();
+        let c = Container::from_spec(&spec, "10.0.0.1");
+        let script = Script::config_error("couldn't find key password in Secret default/db".into());
+        let r = report(facts(RestartPolicy::Always), &c, &script, 0, 25_000);
+        assert_eq!(
+            r.status["state"]["waiting"]["reason"],
+            "CreateContainerConfigError"
+        );
+        assert!(!r.started);
+        let failed = r.events.iter().find(|e| e.reason == "Failed").unwrap();
+        assert_eq!(
+            failed.message,
+            "Error: couldn't find key password in Secret default/db"
+        );
+        assert_eq!(failed.count, 3);
     }
 
     #[test]

@@ -93,6 +93,10 @@ fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
     let scripts = containers
         .iter()
         .map(|c| {
+            // Like the kubelet: no container is created while its configuration is missing.
+            if let Some(missing) = missing_config(pass, meta::namespace(pod), c) {
+                return Script::config_error(missing);
+            }
             pass.sim.behaviours.script_for(
                 annotation,
                 meta::namespace(pod),
@@ -111,6 +115,74 @@ fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
             .map(|c| meta::text(c, "/name").to_owned())
             .collect(),
     }
+}
+
+/// The first Secret or ConfigMap (or key of one) a container's environment needs and the
+/// namespace lacks, in the kubelet's words; `optional` references do not count.
+fn missing_config(pass: &Pass<'_>, namespace: &str, container: &Value) -> Option<String> {
+    const SOURCES: [(&str, &str, &str, &str); 2] = [
+        ("secretKeyRef", "secretRef", "secrets", "Secret"),
+        ("configMapKeyRef", "configMapRef", "configmaps", "ConfigMap"),
+    ];
+    let lookup = |plural: &str, name: &str| {
+        pass.store.get(&crate::store::ObjectKey {
+            group: String::new(),
+            plural: plural.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    };
+    let optional = |r: &Value| r.get("optional").and_then(Value::as_bool) == Some(true);
+    let env = container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for var in env {
+        for (key_ref, _, plural, kind) in SOURCES {
+            let Some(r) = var.pointer(&format!("/valueFrom/{key_ref}")) else {
+                continue;
+            };
+            if optional(r) {
+                continue;
+            }
+            let name = meta::text(r, "/name");
+            let key = meta::text(r, "/key");
+            let Some(object) = lookup(plural, name) else {
+                return Some(format!(
+                    "{} \"{name}\" not found",
+                    kind.to_ascii_lowercase()
+                ));
+            };
+            let has_key = ["data", "stringData", "binaryData"]
+                .iter()
+                .any(|field| object.get(*field).and_then(|d| d.get(key)).is_some());
+            if !has_key {
+                return Some(format!(
+                    "couldn't find key {key} in {kind} {namespace}/{name}"
+                ));
+            }
+        }
+    }
+    let env_from = container
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for source in env_from {
+        for (_, whole_ref, plural, kind) in SOURCES {
+            if let Some(r) = source.get(whole_ref).filter(|r| !optional(r)) {
+                let name = meta::text(r, "/name");
+                if lookup(plural, name).is_none() {
+                    return Some(format!(
+                        "{} \"{name}\" not found",
+                        kind.to_ascii_lowercase()
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Binds the pod to a node, or reports why it cannot be. Returns the bound pod.

@@ -1,0 +1,231 @@
+//! What a run waits for, from its input: the upstream document's objects, a recorded revision
+//! (`--release`), or `KIND/NAME` arguments and selectors; each object resolved to its API
+//! resource (known kinds from our table, others by discovery).
+
+use std::collections::HashMap;
+
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use stage::StageError;
+
+use crate::Cli;
+use crate::target::{self, Arg, Target, Upstream, UpstreamObject};
+
+/// What the wait is about: the targets, and the release revision to settle (if any).
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub release: Option<(String, u32)>,
+    /// Where to look for the release (see [`crate::release::find_namespace`]).
+    pub release_namespaces: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// The targets of an upstream document (pruned objects are gone on purpose and not watched).
+pub async fn from_upstream(
+    client: &kube::Client,
+    namespace: &str,
+    cli: &Cli,
+    doc: Upstream,
+) -> Result<Plan, StageError> {
+    if let (Some(ours), Some(theirs)) = (&cli.release, &doc.release)
+        && ours != theirs
+    {
+        tracing::warn!(
+            "--release (or PIPEWRIGHT_RELEASE) says {ours}, the upstream document {theirs}: following the document"
+        );
+    }
+    let objects: Vec<UpstreamObject> = doc
+        .objects
+        .into_iter()
+        .filter(|o| o.action.as_deref() != Some("pruned"))
+        .collect();
+    let targets = resolve(client, namespace, &objects).await?;
+    let mut candidates = Vec::new();
+    // k8s-apply says where the release lives; older documents do not, and then `-n`, the
+    // context's namespace and the objects' namespaces are tried in turn.
+    if let Some(ns) = doc
+        .release_namespace
+        .or_else(|| cli.cluster.namespace.clone())
+    {
+        candidates.push(ns);
+    } else {
+        candidates.push(namespace.to_owned());
+        for object in &objects {
+            if let Some(ns) = &object.namespace
+                && !candidates.contains(ns)
+            {
+                candidates.push(ns.clone());
+            }
+        }
+    }
+    Ok(Plan {
+        targets,
+        release: doc.release.zip(doc.revision),
+        release_namespaces: candidates,
+        dry_run: doc.dry_run,
+    })
+}
+
+/// The targets of a release's recorded revision (`--release`, no upstream document).
+pub async fn from_release(
+    client: &kube::Client,
+    namespace: &str,
+    cli: &Cli,
+) -> Result<Plan, StageError> {
+    let Some(release) = &cli.release else {
+        return Ok(Plan::default());
+    };
+    let history = cluster::ReleaseHistory::new(client, namespace, release)?;
+    let record = match cli.revision {
+        Some(revision) => history.get(revision).await?,
+        None => history.latest().await?,
+    };
+    let Some(record) = record else {
+        return Err(StageError::invalid_input(format!(
+            "release {release} has {} in namespace {namespace}",
+            cli.revision
+                .map_or_else(|| "no revisions".to_owned(), |r| format!("no revision {r}"))
+        ))
+        .with_hint("pass the release's namespace with -n, as given to k8s-apply"));
+    };
+    let objects: Vec<UpstreamObject> = record
+        .objects
+        .iter()
+        .map(|o| UpstreamObject {
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            action: None,
+        })
+        .collect();
+    Ok(Plan {
+        targets: resolve(client, namespace, &objects).await?,
+        release: Some((release.clone(), record.revision)),
+        release_namespaces: vec![namespace.to_owned()],
+        dry_run: false,
+    })
+}
+
+/// API resources for upstream objects: known kinds from our table, others from discovery.
+async fn resolve(
+    client: &kube::Client,
+    namespace: &str,
+    objects: &[UpstreamObject],
+) -> Result<Vec<Target>, StageError> {
+    let mut discovered: HashMap<String, (ApiResource, bool)> = HashMap::new();
+    let mut targets = Vec::new();
+    for object in objects {
+        let group = object.group();
+        let (resource, namespaced) =
+            if let Some(known) = target::KnownKind::by_group_kind(group, &object.kind) {
+                let mut resource = known.resource();
+                resource.api_version.clone_from(&object.api_version);
+                object
+                    .api_version
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(known.version)
+                    .clone_into(&mut resource.version);
+                (resource, known.namespaced)
+            } else {
+                let key = format!("{}/{}", object.api_version, object.kind);
+                if let Some(found) = discovered.get(&key) {
+                    found.clone()
+                } else {
+                    let version = object.api_version.rsplit('/').next().unwrap_or("v1");
+                    let gvk = kube::api::GroupVersionKind::gvk(group, version, &object.kind);
+                    let what = format!(
+                        "finding the resource of {} {}",
+                        object.api_version, object.kind
+                    );
+                    let (resource, caps) =
+                        cluster::retry(&what, || kube::discovery::pinned_kind(client, &gvk))
+                            .await
+                            .map_err(|e| {
+                                cluster::api_error(&what, &e).with_hint(
+                            "the upstream document names a kind this cluster does not serve",
+                        )
+                            })?;
+                    let found = (resource, caps.scope == kube::discovery::Scope::Namespaced);
+                    discovered.insert(key, found.clone());
+                    found
+                }
+            };
+        targets.push(Target {
+            rule: target::rule_for(group, &object.kind),
+            namespace: namespaced.then(|| {
+                object
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.to_owned())
+            }),
+            name: object.name.clone(),
+            resource,
+        });
+    }
+    Ok(targets)
+}
+
+/// The targets of `KIND/NAME` arguments, or of kinds listed with a selector.
+pub async fn from_args(
+    client: &kube::Client,
+    namespace: &str,
+    cli: &Cli,
+    args: &[Arg],
+) -> Result<Plan, StageError> {
+    let mut targets = Vec::new();
+    for arg in args {
+        match arg {
+            Arg::Named(kind, name) => targets.push(Target {
+                resource: kind.resource(),
+                namespace: kind.namespaced.then(|| namespace.to_owned()),
+                name: name.clone(),
+                rule: kind.rule,
+            }),
+            Arg::Kind(kind) => {
+                let selector = cli.selector.as_deref().unwrap_or_default();
+                let resource = kind.resource();
+                let api: Api<DynamicObject> = if kind.namespaced {
+                    Api::namespaced_with(client.clone(), namespace, &resource)
+                } else {
+                    Api::all_with(client.clone(), &resource)
+                };
+                let what = format!("listing {} matching {selector}", kind.plural);
+                let params = ListParams::default().labels(selector);
+                let list = cluster::retry(&what, || api.list(&params))
+                    .await
+                    .map_err(|e| cluster::api_error(&what, &e))?;
+                let mut names: Vec<String> = list
+                    .items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect();
+                names.sort();
+                if names.is_empty() {
+                    tracing::warn!(
+                        "no {} match {selector} in namespace {namespace}",
+                        kind.plural
+                    );
+                }
+                targets.extend(names.into_iter().map(|name| Target {
+                    resource: resource.clone(),
+                    namespace: kind.namespaced.then(|| namespace.to_owned()),
+                    name,
+                    rule: kind.rule,
+                }));
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(StageError::invalid_input(format!(
+            "no objects match the selector {} in namespace {namespace}",
+            cli.selector.as_deref().unwrap_or_default()
+        ))
+        .with_hint("check the selector and -n"));
+    }
+    Ok(Plan {
+        targets,
+        ..Plan::default()
+    })
+}
