@@ -85,12 +85,12 @@ async fn history(args: &HistoryArgs, ctx: &Ctx) -> Result<Report, StageError> {
 /// The stderr table: one row per revision, the columns a person scans first.
 fn table(revisions: &[Revision]) -> Vec<String> {
     let mut lines = vec![format!(
-        "{:<9} {:<11} {:<12} {:<25} IMAGES",
+        "{:<9} {:<11} {:<12} {:<31} IMAGES",
         "REVISION", "STATUS", "ENVIRONMENT", "CREATED"
     )];
     for r in revisions {
         lines.push(format!(
-            "{:<9} {:<11} {:<12} {:<25} {}",
+            "{:<9} {:<11} {:<12} {:<31} {}",
             r.revision,
             r.status.as_str(),
             r.environment.as_deref().unwrap_or("-"),
