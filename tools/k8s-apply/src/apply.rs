@@ -201,12 +201,10 @@ async fn apply(
         environment::guard(&connection, environment).await?;
     }
     let client = connection.client.clone();
-    if args.release.is_some() {
-        report.release_namespace = Some(connection.namespace.clone());
-    }
     let history = match &args.release {
         Some(release) => {
             cluster::names::check_release_name(release)?;
+            report.release_namespace = Some(connection.namespace.clone());
             Some(ReleaseHistory::new(
                 &client,
                 &connection.namespace,

@@ -109,6 +109,13 @@ fn history(kubeconfig: &std::path::Path) -> Vec<(u64, String)> {
 }
 
 /// Runs the binary off the async runtime's thread.
+/// [`history`] off the async runtime's worker.
+async fn history_blocking(kubeconfig: PathBuf) -> Vec<(u64, String)> {
+    tokio::task::spawn_blocking(move || history(&kubeconfig))
+        .await
+        .unwrap()
+}
+
 async fn apply_blocking(kubeconfig: PathBuf, args: Vec<String>, env: Vec<(String, String)>) -> Run {
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -213,9 +220,7 @@ async fn a_second_holder_gives_up_after_lock_timeout_naming_the_first_and_writes
         0
     );
     let kubeconfig2 = kubeconfig.clone();
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig2))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig2).await;
     assert_eq!(revisions, [(1, "applied".to_owned())]);
 }
 
@@ -277,9 +282,7 @@ async fn of_two_concurrent_runs_exactly_one_applies_and_records_a_revision() {
         .unwrap();
     assert_eq!(shared.data.unwrap()["deployedBy"], winner);
     // One revision, the winner's, complete: the loser recorded nothing, before or after it.
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig).await;
     assert_eq!(revisions, [(1, "applied".to_owned())]);
     let records = Api::<Secret>::namespaced(client, "shop")
         .list(&kube::api::ListParams::default().labels("pipewright.dev/release=web"))
@@ -436,9 +439,7 @@ async fn a_killed_holder_is_taken_over_after_its_ttl_and_its_revision_stays_appl
     assert_eq!(spec.lease_duration_seconds, Some(120));
 
     // The interrupted revision is kept, still `applying`; B's revision came after it.
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig).await;
     assert_eq!(
         revisions,
         [(1, "applying".to_owned()), (2, "applied".to_owned())]
@@ -514,9 +515,7 @@ async fn the_same_holder_re_enters_at_once() {
         "{}",
         other.message()
     );
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig).await;
     assert_eq!(
         revisions,
         [(1, "applied".to_owned()), (2, "applied".to_owned())]
@@ -584,9 +583,7 @@ async fn a_dry_run_diff_and_history_do_not_wait_for_the_lock_nor_record_anything
     assert!(!config_map_exists(&client, "only-pipeline-b").await);
     assert!(config_map_exists(&client, "only-pipeline-a").await);
     assert_eq!(holder_of(&lease(&client).await), Some("pipeline-a"));
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig).await;
     assert_eq!(revisions, [(1, "applied".to_owned())]);
 }
 
@@ -650,9 +647,7 @@ async fn a_run_refused_before_writing_gives_the_lock_back_at_once() {
     next.assert_code(0);
     assert_eq!(holder_of(&lease(&client).await), Some("pipeline-c"));
     assert!(!config_map_exists(&client, "bulk-0").await);
-    let revisions = tokio::task::spawn_blocking(move || history(&kubeconfig))
-        .await
-        .unwrap();
+    let revisions = history_blocking(kubeconfig).await;
     assert_eq!(
         revisions,
         [(1, "applied".to_owned()), (2, "applied".to_owned())]

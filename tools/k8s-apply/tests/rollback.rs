@@ -440,41 +440,6 @@ fn bad_environment_names_are_usage_errors() {
 }
 
 #[test]
-fn a_run_refused_before_writing_gives_the_lock_back() {
-    let sim = KubeSim::start(Config::default()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let full = set("v1", OLD_PASSWORD, &["a", "b", "c"]);
-    apply(&sim, dir.path(), "full.yaml", &full, &[]).assert_code(0);
-    let holder = |sim: &KubeSim| {
-        block(async {
-            let client = sim.client().await.unwrap();
-            Api::<Lease>::namespaced(client, "shop")
-                .get("pipewright-lock-web")
-                .await
-                .unwrap()
-                .spec
-                .and_then(|spec| spec.holder_identity)
-                .unwrap_or_default()
-        })
-    };
-    // Held after a successful apply: rollout-wait of the same run goes on under it.
-    assert_eq!(holder(&sim), "test");
-
-    let refused = apply(
-        &sim,
-        dir.path(),
-        "small.yaml",
-        &set("v1", OLD_PASSWORD, &[]),
-        &["--max-prune", "2"],
-    );
-    refused.assert_code(1);
-    assert!(refused.message().contains("refusing to prune 3 objects"));
-    // Nothing was written, so nothing is left for this run to do under the lock.
-    assert_eq!(holder(&sim), "");
-    assert_eq!(statuses(&sim).len(), 1);
-}
-
-#[test]
 fn a_rollback_under_throttling_records_one_revision() {
     let sim = KubeSim::start(Config::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@
 mod common;
 
 use cluster::{Holder, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus};
-use common::{Sim, deployment, namespace, start, upstream};
+use common::{Run, Sim, deployment, namespace, start, upstream};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use kube_sim::controllers::behaviour::{Behaviour, Rule};
@@ -97,6 +97,17 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
+/// `sim.rollout_wait(args, doc)` off the runtime's worker, handing the simulator back.
+async fn wait_with(sim: Sim, args: &[&str], doc: String) -> (Sim, Run) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    run_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = sim.rollout_wait(&args, Some(&doc));
+        (sim, run)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_revision_is_deployed_the_older_one_superseded_and_the_lock_released() {
     let sim = start(10.0);
@@ -126,11 +137,7 @@ async fn a_healthy_revision_is_deployed_the_older_one_superseded_and_the_lock_re
         Some(("web", second)),
         &[("apps/v1", "Deployment", "shop", "api")],
     );
-    let (sim, run) = run_blocking(move || {
-        let run = sim.rollout_wait(&["--lock-holder", HOLDER, "--timeout", "60s"], Some(&doc));
-        (sim, run)
-    })
-    .await;
+    let (sim, run) = wait_with(sim, &["--lock-holder", HOLDER, "--timeout", "60s"], doc).await;
     run.assert_code(0);
     assert_eq!(run.doc["release"], "web");
     assert_eq!(
@@ -161,11 +168,7 @@ async fn a_healthy_revision_is_deployed_the_older_one_superseded_and_the_lock_re
         Some(("web", second)),
         &[("apps/v1", "Deployment", "shop", "api")],
     );
-    let (sim, again) = run_blocking(move || {
-        let run = sim.rollout_wait(&["--lock-holder", HOLDER, "-n", "shop"], Some(&doc));
-        (sim, run)
-    })
-    .await;
+    let (sim, again) = wait_with(sim, &["--lock-holder", HOLDER, "-n", "shop"], doc).await;
     again.assert_code(0);
     assert_eq!(again.doc["releaseStatus"], "deployed");
     assert_eq!(again.doc["statusWritten"], false);
@@ -222,7 +225,7 @@ async fn a_failed_revision_is_marked_failed_keeps_the_lock_and_never_shows_a_sec
     assert_eq!(run.doc["releaseStatus"], "failed");
     let api = run.object("Deployment", "api");
     assert_eq!(api["reason"], "CrashLoopBackOff");
-    let lines = common::Run::log_lines(api);
+    let lines = Run::log_lines(api);
     assert!(
         lines.contains(&"connecting as app:***@postgres".to_owned()),
         "{lines:?}"
@@ -297,11 +300,7 @@ async fn a_timeout_marks_the_revision_failed() {
         Some(("web", revision)),
         &[("apps/v1", "Deployment", "default", "stuck")],
     );
-    let (sim, run) = run_blocking(move || {
-        let run = sim.rollout_wait(&["--lock-holder", HOLDER, "--timeout", "2s"], Some(&doc));
-        (sim, run)
-    })
-    .await;
+    let (sim, run) = wait_with(sim, &["--lock-holder", HOLDER, "--timeout", "2s"], doc).await;
     run.assert_code(124);
     assert_eq!(run.doc["releaseStatus"], "failed");
     let (state, message) = status(&sim, "default", "web", revision).await;
@@ -330,11 +329,7 @@ async fn a_dry_run_is_not_waited_for_and_takes_no_lock_nor_records_anything() {
     ))
     .unwrap();
     doc["dryRun"] = true.into();
-    let (sim, run) = run_blocking(move || {
-        let run = sim.rollout_wait(&["--timeout", "60s"], Some(&doc.to_string()));
-        (sim, run)
-    })
-    .await;
+    let (sim, run) = wait_with(sim, &["--timeout", "60s"], doc.to_string()).await;
     run.assert_code(0);
     assert_eq!(run.doc["dryRun"], true);
     assert_eq!(run.doc["objects"], json!([]), "nothing watched");
@@ -364,11 +359,7 @@ async fn a_revision_with_no_objects_is_deployed_at_once() {
         serde_json::from_str(&upstream(Some(("web", revision)), &[])).unwrap();
     // k8s-apply says where the release lives; nothing else here would.
     doc["releaseNamespace"] = "shop".into();
-    let (sim, run) = run_blocking(move || {
-        let run = sim.rollout_wait(&["--lock-holder", HOLDER], Some(&doc.to_string()));
-        (sim, run)
-    })
-    .await;
+    let (sim, run) = wait_with(sim, &["--lock-holder", HOLDER], doc.to_string()).await;
     run.assert_code(0);
     assert_eq!(run.doc["objects"], json!([]));
     assert_eq!(run.doc["releaseNamespace"], "shop");
