@@ -1171,6 +1171,9 @@ fn on_a_terminal_the_progress_is_one_block_redrawn_in_place() {
         return;
     }
     let sim = start(10.0);
+    // Simulated time stands still until rollout-wait has drawn its first block, so the rollout
+    // cannot finish before the tool starts watching however slow this machine is.
+    sim.sim.clock().set_pace(1e-9);
     sim.apply(&deployment(
         "a",
         "default",
@@ -1183,7 +1186,7 @@ fn on_a_terminal_the_progress_is_one_block_redrawn_in_place() {
         "{} deployment/a deployment/b --timeout 60s",
         env!("CARGO_BIN_EXE_rollout-wait")
     );
-    let run = |no_color: bool, term: &str| {
+    let script = |no_color: bool, term: &str| {
         let mut cmd = std::process::Command::new("script");
         cmd.args(["-qec", &command, "/dev/null"])
             .env_clear()
@@ -1191,15 +1194,38 @@ fn on_a_terminal_the_progress_is_one_block_redrawn_in_place() {
             .env("HOME", sim.dir.path())
             .env("KUBECONFIG", sim.kubeconfig())
             .env("TERM", term)
-            .stdin(std::process::Stdio::null());
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped());
         if no_color {
             cmd.env("NO_COLOR", "1");
         }
-        let output = cmd.output().unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout).unwrap()
+        cmd.spawn().unwrap()
     };
-    let screen = run(false, "xterm");
+    let finish = |child: std::process::Child, mut screen: Vec<u8>| {
+        let output = child.wait_with_output().unwrap();
+        screen.extend_from_slice(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(screen).unwrap()
+    };
+    let run = |no_color: bool, term: &str| finish(script(no_color, term), Vec::new());
+
+    let mut child = script(false, "xterm");
+    let mut first = Vec::new();
+    {
+        use std::io::Read;
+        let stdout = child.stdout.as_mut().unwrap();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&first).contains("deployment/b") {
+            let n = stdout.read(&mut chunk).unwrap();
+            assert!(
+                n > 0,
+                "rollout-wait ended before drawing its block: {first:?}"
+            );
+            first.extend_from_slice(&chunk[..n]);
+        }
+    }
+    sim.sim.clock().set_pace(10.0);
+    let screen = finish(child, first);
     assert!(
         screen.contains("\x1b[2A"),
         "the two lines are redrawn: {screen:?}"
