@@ -7,22 +7,34 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::json;
 
-/// Writes a kubeconfig (mode 0600: it holds the bearer token) with one cluster, user and
-/// context, all named `context`.
+/// Writes a kubeconfig (mode 0600: it holds the bearer tokens) with one cluster, and a user and
+/// context named `context` for the administrator's token. Each of `extra_users` (name, token)
+/// gets a user and context of its own name, so `kubectl --context NAME` acts as that user.
 pub fn write(
     path: &Path,
     context: &str,
     server: &str,
     ca_pem: &str,
     token: &str,
+    extra_users: &[(&str, &str)],
 ) -> std::io::Result<()> {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let mut users = vec![json!({ "name": context, "user": { "token": token } })];
+    let mut contexts = vec![
+        json!({ "name": context, "context": { "cluster": context, "user": context, "namespace": "default" } }),
+    ];
+    for (name, user_token) in extra_users {
+        users.push(json!({ "name": name, "user": { "token": user_token } }));
+        contexts.push(
+            json!({ "name": name, "context": { "cluster": context, "user": name, "namespace": "default" } }),
+        );
+    }
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{ "name": context, "cluster": { "server": server, "certificate-authority-data": ca } }],
-        "users": [{ "name": context, "user": { "token": token } }],
-        "contexts": [{ "name": context, "context": { "cluster": context, "user": context, "namespace": "default" } }],
+        "users": users,
+        "contexts": contexts,
         "current-context": context,
         "preferences": {},
     });

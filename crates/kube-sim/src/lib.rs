@@ -24,6 +24,7 @@ pub mod eks_auth;
 pub mod faults;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod rbac;
 pub mod resources;
 pub mod scenario;
 pub mod selectors;
@@ -111,7 +112,11 @@ impl KubeSim {
                 .clone()
                 .unwrap_or(defaults.cluster_name),
         };
-        let store = store::Store::new(config.history, &clock.now_rfc3339());
+        let mut store = store::Store::new(config.history, &clock.now_rfc3339());
+        let authorization = scenario.authorization.unwrap_or_default();
+        if authorization == rbac::Mode::Rbac {
+            rbac::bootstrap::seed(&mut store, &clock.now_rfc3339());
+        }
         let sim = Arc::new(Sim::new(
             store,
             clock,
@@ -119,10 +124,13 @@ impl KubeSim {
             settings,
             controllers::behaviour::Behaviours::new(scenario.behaviours.clone()),
         ));
-        let auth = Arc::new(auth::Authenticator::new(
-            config.token.clone(),
-            config.eks.clone(),
-        ));
+        let auth = Arc::new(
+            auth::Authenticator::new(config.token.clone(), config.eks.clone()).with_identities(
+                scenario.users.clone(),
+                scenario.access_entries.clone(),
+                authorization,
+            ),
+        );
 
         let (dir, kubeconfig) = if let Some(path) = &config.kubeconfig_path {
             (None, path.clone())
@@ -138,6 +146,11 @@ impl KubeSim {
             &server_url,
             &tls.ca_pem,
             config.token.as_deref().unwrap_or(""),
+            &scenario
+                .users
+                .iter()
+                .map(|u| (u.name.as_str(), u.token.as_str()))
+                .collect::<Vec<_>>(),
         )?;
 
         let server_config = Arc::clone(&tls.server_config);
@@ -198,12 +211,21 @@ impl KubeSim {
 
     /// A kube client configured from the kubeconfig, as a kubectl user's tools would be.
     pub async fn client(&self) -> Result<kube::Client, Box<dyn std::error::Error + Send + Sync>> {
+        self.client_for_context(None).await
+    }
+
+    /// A kube client acting as one of the scenario's users (its kubeconfig context), or as the
+    /// administrator for `None`.
+    pub async fn client_for_context(
+        &self,
+        context: Option<&str>,
+    ) -> Result<kube::Client, Box<dyn std::error::Error + Send + Sync>> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(
-            kubeconfig,
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await?;
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..kube::config::KubeConfigOptions::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
         Ok(kube::Client::try_from(config)?)
     }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::controllers::behaviour::Rule;
 use crate::faults::Faults;
+use crate::rbac::{AccessEntry, Mode, StaticUser};
 
 /// A scenario file. Every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -25,6 +26,16 @@ pub struct Scenario {
     pub faults: Faults,
     #[serde(default)]
     pub behaviours: Vec<Rule>,
+    /// `RBAC` to enforce Roles and bindings; `AlwaysAllow` (the default) lets every
+    /// authenticated user do anything.
+    pub authorization: Option<Mode>,
+    /// Users with their own static tokens and groups, besides the kubeconfig's administrator.
+    /// Each gets a kubeconfig context of its name.
+    #[serde(default)]
+    pub users: Vec<StaticUser>,
+    /// EKS access entries: the user and groups of each IAM principal presenting an EKS token.
+    #[serde(default)]
+    pub access_entries: Vec<AccessEntry>,
 }
 
 impl Scenario {

@@ -273,7 +273,13 @@ impl Store {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        if let Err(why) = valid_name(&name) {
+        // RBAC objects are named like path segments (`system:discovery`), not DNS names.
+        let checked = if resource.group == "rbac.authorization.k8s.io" {
+            crate::rbac::valid_path_segment_name(&name)
+        } else {
+            valid_name(&name)
+        };
+        if let Err(why) = checked {
             let message = format!("Invalid value: {name:?}: {why}");
             return Err(invalid(resource, &name, "metadata.name", &message));
         }

@@ -71,7 +71,9 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
         let mut verbs = vec![
             "create", "delete", "get", "list", "patch", "update", "watch",
         ];
-        if t.plural != "namespaces" {
+        if crate::rbac::review::is_review(&t.group, &t.plural) {
+            verbs = vec!["create"];
+        } else if t.plural != "namespaces" {
             verbs.insert(1, "deletecollection");
         }
         let mut entry = json!({

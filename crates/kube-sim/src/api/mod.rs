@@ -1,5 +1,5 @@
-//! The HTTP API: routing a request to discovery, OpenAPI or object handlers, after faults and
-//! authentication have had their say.
+//! The HTTP API: routing a request to discovery, OpenAPI or object handlers, after faults,
+//! authentication and authorization have had their say.
 
 pub mod body;
 pub mod discovery;
@@ -69,10 +69,21 @@ pub async fn handle(
             ));
         }
     }
-    if let Err(err) = auth.check(request.headers()).await {
+    let user = match auth.check(request.headers()).await {
+        Ok(user) => user,
+        Err(err) => return body::error(&err),
+    };
+    let query = route::query(request.uri().query());
+    if let Err(err) = auth.authorize(
+        &sim,
+        &user,
+        request.method().as_str(),
+        request.uri().path(),
+        &query,
+    ) {
         return body::error(&err);
     }
-    match route(&sim, &server_address, request).await {
+    match route(&sim, &auth, &user, &server_address, request).await {
         Ok(response) => response,
         Err(err) => body::error(&err),
     }
@@ -80,6 +91,8 @@ pub async fn handle(
 
 async fn route(
     sim: &Arc<Sim>,
+    auth: &Authenticator,
+    user: &crate::rbac::UserInfo,
     server_address: &str,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Body>, ApiError> {
@@ -135,6 +148,17 @@ async fn route(
                     .unwrap_or("")
                     .to_owned()
             };
+            if crate::rbac::review::is_review(&target.group, &target.plural) {
+                return crate::rbac::review::handle(
+                    sim,
+                    auth.mode(),
+                    user,
+                    parts.method.as_str(),
+                    &target,
+                    &header(hyper::header::CONTENT_TYPE),
+                    &collected.to_bytes(),
+                );
+            }
             let request = objects::ObjectRequest {
                 method: parts.method.as_str(),
                 target,

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use k8s_openapi::Resource;
-use k8s_openapi::api::{apps, autoscaling, batch, coordination, core, networking, policy, rbac};
+use k8s_openapi::api::{
+    apps, authentication, authorization, autoscaling, batch, coordination, core, networking,
+    policy, rbac,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -77,6 +80,11 @@ pub(crate) const KINDS: &[Kind] = &[
     kind::<rbac::v1::ClusterRole>(),
     kind::<rbac::v1::ClusterRoleBinding>(),
     kind::<coordination::v1::Lease>(),
+    kind::<authorization::v1::SelfSubjectAccessReview>(),
+    kind::<authorization::v1::SelfSubjectRulesReview>(),
+    kind::<authorization::v1::SubjectAccessReview>(),
+    kind::<authorization::v1::LocalSubjectAccessReview>(),
+    kind::<authentication::v1::SelfSubjectReview>(),
     kind::<autoscaling::v2::HorizontalPodAutoscaler>(),
     kind::<policy::v1::PodDisruptionBudget>(),
     kind::<apiextensions::v1::CustomResourceDefinition>(),
