@@ -28,7 +28,7 @@ pub fn object_meta(errs: &mut Errors, meta: &Value, path: &Path, rule: Option<Na
         }
         match meta.get("name").and_then(Value::as_str) {
             None | Some("") => {
-                errs.required(&path.child("name"), "name or generateName is required")
+                errs.required(&path.child("name"), "name or generateName is required");
             }
             Some(name) => {
                 for msg in rule(name) {

@@ -77,7 +77,6 @@ pub fn create(
 
 /// Replaces the object at `key` with `next` (as [`Store::replace`] does) once the result decodes
 /// and validates. Status writes are only decoded: the spec they keep was checked when written.
-#[allow(clippy::too_many_arguments)]
 pub fn replace(
     store: &mut Store,
     resource: &ResourceType,

@@ -159,7 +159,7 @@ fn container(
         match str_at(mount, "name") {
             None | Some("") => errs.required(&at.child("name"), ""),
             Some(name) if !volumes.contains(name) => {
-                errs.not_found(&at.child("name"), &json!(name))
+                errs.not_found(&at.child("name"), &json!(name));
             }
             Some(_) => {}
         }

@@ -1,4 +1,4 @@
-//! Ingresses, RBAC roles and bindings, PodDisruptionBudgets and HorizontalPodAutoscalers: the
+//! Ingresses, RBAC roles and bindings, `PodDisruptionBudgets` and `HorizontalPodAutoscalers`: the
 //! rules manifests most often break in each.
 
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ pub fn ingress(errs: &mut Errors, object: &Value) {
             let pat = at.child("http").child("paths").index(j);
             match str_at(p, "pathType") {
                 None | Some("") => {
-                    errs.required(&pat.child("pathType"), "pathType must be specified")
+                    errs.required(&pat.child("pathType"), "pathType must be specified");
                 }
                 Some(t) if !PATH_TYPES.contains(&t) => {
                     errs.not_supported(&pat.child("pathType"), &json!(t), PATH_TYPES);
@@ -90,7 +90,7 @@ fn ingress_backend(errs: &mut Errors, backend: &Value, path: &Path) {
             let number = int_at(port, "number").filter(|n| *n != 0);
             match (name, number) {
                 (Some(_), Some(_)) => {
-                    errs.invalid(&port_path, port, "cannot set both port name & port number")
+                    errs.invalid(&port_path, port, "cannot set both port name & port number");
                 }
                 (None, None) => errs.invalid(&port_path, port, "port name or number is required"),
                 (Some(name), None) => {
@@ -105,7 +105,7 @@ fn ingress_backend(errs: &mut Errors, backend: &Value, path: &Path) {
     }
 }
 
-/// Role and ClusterRole rules; namespaced roles may not name non-resource URLs.
+/// `Role` and `ClusterRole` rules; namespaced roles may not name non-resource URLs.
 pub fn role(errs: &mut Errors, object: &Value, namespaced: bool) {
     if !namespaced && object.get("aggregationRule").is_some_and(|a| !a.is_null()) {
         return;
@@ -152,7 +152,7 @@ pub fn role(errs: &mut Errors, object: &Value, namespaced: bool) {
     }
 }
 
-/// RoleBinding and ClusterRoleBinding: the role reference (fixed for the binding's life) and
+/// `RoleBinding` and `ClusterRoleBinding`: the role reference (fixed for the binding's life) and
 /// the subjects.
 pub fn binding(errs: &mut Errors, object: &Value, namespaced: bool, live: Option<&Value>) {
     let role_ref = object.get("roleRef").unwrap_or(&Value::Null);

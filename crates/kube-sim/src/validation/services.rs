@@ -61,7 +61,7 @@ pub fn validate(errs: &mut Errors, object: &Value, live: Option<&Value>) {
             Some(Value::Number(n)) if n.as_i64() == Some(0) => {}
             Some(Value::String(name)) if name.is_empty() => {}
             Some(Value::Number(n)) => {
-                fields::port_number(errs, n.as_i64().unwrap_or(0), &at.child("targetPort"))
+                fields::port_number(errs, n.as_i64().unwrap_or(0), &at.child("targetPort"));
             }
             Some(Value::String(name)) => {
                 for msg in names::port_name(name) {

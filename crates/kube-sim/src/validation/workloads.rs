@@ -109,7 +109,7 @@ fn selector_and_template(
         errs.required(&template_path, "");
         return;
     };
-    template_body(errs, template, &template_path, restart);
+    // The real server checks the match before the pod template itself.
     if let Some(s) = selector {
         let parsed = LabelSelector::from_object(s);
         if !parsed.is_empty() && !parsed.matches(template) {
@@ -120,9 +120,9 @@ fn selector_and_template(
             );
         }
     }
+    template_body(errs, template, &template_path, restart);
 }
 
-/// A pod template's labels and pod spec, with the restart policies its controller allows.
 fn template_body(errs: &mut Errors, template: &Value, path: &Path, restart: &[&str]) {
     let meta_path = path.child("metadata");
     meta::labels(
