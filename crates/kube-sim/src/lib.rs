@@ -32,6 +32,7 @@ pub mod server;
 pub mod sim;
 pub mod store;
 pub mod tls;
+pub mod validation;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use crate::resources::ResourceType;
 use crate::selectors::Selection;
 use crate::sim::{ContainerLogs, Sim};
 use crate::store::{ObjectKey, Propagation, Store};
+use crate::validation::{self, Write};
 
 /// One request to a resource path, with what the handlers need from the HTTP layer.
 #[derive(Debug)]
@@ -194,7 +195,15 @@ fn create(
     let namespace = request.target.namespace.clone().unwrap_or_default();
     let created = sim.write(|store| {
         check_fields(store, &object, request, false)?;
-        store.create(resource, &namespace, object, &now, dry_run)
+        validation::create(
+            store,
+            resource,
+            &namespace,
+            object,
+            &now,
+            dry_run,
+            Write::Create,
+        )
     })?;
     Ok(body::json(201, &created))
 }
@@ -244,7 +253,8 @@ fn update(
             change(store, &live)?
         };
         apply::record_update_for(Some(&live), &mut next, &manager, status_sub, &now, resource);
-        let stored = store.replace(resource, &key, next, status_sub, dry_run)?;
+        let write = Write::of_method(request.method);
+        let stored = validation::replace(store, resource, &key, next, status_sub, dry_run, write)?;
         Ok(body::json(
             200,
             &if scale { scale_of(&stored) } else { stored },
@@ -289,13 +299,29 @@ fn patch(
             let (code, stored) = if live.is_some() {
                 (
                     200,
-                    store.replace(resource, &key, merged, status_sub, dry_run)?,
+                    validation::replace(
+                        store,
+                        resource,
+                        &key,
+                        merged,
+                        status_sub,
+                        dry_run,
+                        Write::Apply,
+                    )?,
                 )
             } else {
                 let namespace = request.target.namespace.clone().unwrap_or_default();
                 (
                     201,
-                    store.create(resource, &namespace, merged, &now, dry_run)?,
+                    validation::create(
+                        store,
+                        resource,
+                        &namespace,
+                        merged,
+                        &now,
+                        dry_run,
+                        Write::Apply,
+                    )?,
                 )
             };
             Ok(body::json(code, &stored))

@@ -96,6 +96,24 @@ pub fn undeclared_fields(
     Some(fields)
 }
 
+/// The component schemas of the group-version serving the built-in `kind`, with the name of the
+/// kind's own schema: what typed decoding walks (see `crate::validation`). `None` for kinds that
+/// are not built in.
+pub(crate) fn builtin_schemas(
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<(&'static Map<String, Value>, String)> {
+    let k = builtin::find(group, version, kind)?;
+    let schemas = builtin::by_group_version().get(&(k.group, k.version))?;
+    Some((schemas, k.schema_name().into_owned()))
+}
+
+/// The `openAPIV3Schema` a stored CRD gives for the custom resource type `t`, if any.
+pub(crate) fn crd_schema<'a>(crds: &'a [Value], t: &ResourceType) -> Option<&'a Value> {
+    crd::declared_schema(crds, t)
+}
+
 /// What a real API server says when a server-side apply carries undeclared `fields` (as
 /// [`undeclared_fields`] gives them): `failed to create typed patch object (default/web; apps/v1,
 /// Kind=Deployment): .spec.replicaz: field not declared in schema`. Real servers send it in a
