@@ -86,7 +86,8 @@ pub fn apply(resource: &ResourceType, object: &mut Value, live: Option<&Value>, 
             set_default(object, "/spec/backoffLimit", json!(6));
             set_default(object, "/spec/completions", json!(1));
             set_default(object, "/spec/parallelism", json!(1));
-            set_default(object, "/spec/template/spec/restartPolicy", json!("Never"));
+            // No Job-specific default: the pod template gets the Pod default (Always), which Job
+            // validation then refuses, as a real API server does with a Job that names none.
             pod_spec(object, "/spec/template/spec");
         }
         ("batch", "CronJob") => {
