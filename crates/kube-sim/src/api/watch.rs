@@ -3,7 +3,13 @@
 //! watch times out, or an injected fault cuts it. A resourceVersion older than the history kept
 //! gets an ERROR event with a 410 `Expired` Status, as the real API server sends, so clients
 //! re-list.
+//!
+//! Streaming lists (`sendInitialEvents=true&resourceVersionMatch=NotOlderThan`, what client-go's
+//! informers send, and so helm 4's `--wait`) end their initial events with a BOOKMARK annotated
+//! `k8s.io/initial-events-end: "true"`; an informer counts itself synced only then. Bookmarks carry
+//! an object of the watched kind holding only `metadata.resourceVersion`, as the real server's do.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,13 +65,19 @@ pub fn start(
         name: request.target.name.clone(),
         selection: Selection::from_query(query)?,
     };
-    let since = match query.get("resourceVersion").map(String::as_str) {
+    let requested_rv = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
         Some(rv) => Some(
             rv.parse::<u64>()
                 .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
         ),
     };
+    let bookmarks = query_bool(query, "allowWatchBookmarks")?.unwrap_or(false);
+    let initial_events = initial_events(query)?;
+    // With initial events the stream starts from the current state, which is never older than a
+    // requested resourceVersion (NotOlderThan); without them, from that resourceVersion, or from
+    // now when there is none.
+    let since = if initial_events { None } else { requested_rv };
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -76,7 +88,8 @@ pub fn start(
         let store = sim.store();
         let receiver = store.subscribe();
         let backlog = match since {
-            None => Some(current_state(&store, resource, &filter)),
+            None if initial_events => Some(current_state(&store, resource, &filter)),
+            None => Some(Vec::new()),
             Some(rv) => store.changes_since(rv),
         };
         (receiver, backlog, store.resource_version())
@@ -102,9 +115,10 @@ pub fn start(
         last_rv: since.unwrap_or(current_rv),
         sent: 0,
         cut_after_events,
-        bookmarks: query
-            .get("allowWatchBookmarks")
-            .is_some_and(|b| b == "true"),
+        bookmarks,
+        initial_events_end: (initial_events && bookmarks).then_some(current_rv),
+        kind: resource.kind.clone(),
+        api_version: resource.api_version(),
     };
     let deadline = [timeout, cut_after].into_iter().flatten().min();
     tokio::spawn(async move {
@@ -149,12 +163,24 @@ struct Pump {
     sent: u64,
     cut_after_events: Option<u64>,
     bookmarks: bool,
+    /// The resourceVersion of the state the initial events showed, when the client asked to be
+    /// told where they end.
+    initial_events_end: Option<u64>,
+    /// What a bookmark's object is: one of the watched kind.
+    kind: String,
+    api_version: String,
 }
 
 impl Pump {
     async fn run(mut self, backlog: Vec<Change>, mut receiver: broadcast::Receiver<Change>) {
         for change in &backlog {
             if !self.forward(change).await {
+                return;
+            }
+        }
+        if let Some(rv) = self.initial_events_end {
+            let annotations = json!({ INITIAL_EVENTS_END: "true" });
+            if !self.send_bookmark(rv, Some(annotations)).await {
                 return;
             }
         }
@@ -203,11 +229,80 @@ impl Pump {
 
     async fn bookmark(&self) -> bool {
         let rv = self.sim.store().resource_version();
-        let bookmark = json!({ "kind": "Bookmark", "apiVersion": "v1", "metadata": { "resourceVersion": rv.to_string() } });
+        self.send_bookmark(rv, None).await
+    }
+
+    async fn send_bookmark(&self, rv: u64, annotations: Option<Value>) -> bool {
+        let mut metadata = json!({ "resourceVersion": rv.to_string() });
+        if let Some(annotations) = annotations {
+            metadata["annotations"] = annotations;
+        }
+        let bookmark =
+            json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": metadata });
         self.sender
             .send(event_line("BOOKMARK", &bookmark))
             .await
             .is_ok()
+    }
+}
+
+/// The annotation of the bookmark that ends a streaming list's initial events.
+const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
+const NOT_OLDER_THAN: &str = "NotOlderThan";
+
+/// Whether the watch starts with the current state as ADDED events, after checking the options
+/// as the real server does (with its `WatchList` feature on, as from Kubernetes 1.32): an explicit
+/// `sendInitialEvents` needs `resourceVersionMatch=NotOlderThan`, and a watch from no
+/// resourceVersion (or "0") that says neither gets initial events by default.
+fn initial_events(query: &BTreeMap<String, String>) -> Result<bool, ApiError> {
+    let send = query_bool(query, "sendInitialEvents")?;
+    let matching = query.get("resourceVersionMatch").map_or("", String::as_str);
+    let mut causes: Vec<(&str, String)> = Vec::new();
+    if send.is_some() && matching != NOT_OLDER_THAN {
+        causes.push((
+            "resourceVersionMatch",
+            format!("Forbidden: sendInitialEvents requires setting resourceVersionMatch to {NOT_OLDER_THAN}"),
+        ));
+    }
+    if !matching.is_empty() {
+        if send.is_none() {
+            causes.push((
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".to_owned(),
+            ));
+        }
+        if matching != NOT_OLDER_THAN {
+            causes.push((
+                "resourceVersionMatch",
+                format!("Unsupported value: {matching:?}: supported values: \"{NOT_OLDER_THAN}\""),
+            ));
+        }
+        if query.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push((
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden when continue is provided".to_owned(),
+            ));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", &causes));
+    }
+    let legacy_start = query
+        .get("resourceVersion")
+        .is_none_or(|rv| rv.is_empty() || rv == "0");
+    Ok(send.unwrap_or(legacy_start))
+}
+
+/// A boolean query parameter as the real server parses one (Go's `strconv.ParseBool`).
+fn query_bool(query: &BTreeMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+    match query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(Some(true)),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "strconv.ParseBool: parsing {other:?}: invalid syntax"
+        ))),
     }
 }
 

@@ -66,6 +66,7 @@ pub(crate) const KINDS: &[Kind] = &[
     kind::<core::v1::Event>(),
     kind::<core::v1::PersistentVolumeClaim>(),
     kind::<core::v1::Endpoints>(),
+    kind::<core::v1::ResourceQuota>(),
     kind::<apps::v1::Deployment>(),
     kind::<apps::v1::StatefulSet>(),
     kind::<apps::v1::DaemonSet>(),

@@ -1,25 +1,53 @@
-//! Test helpers shared by the kubectl test files: a simulator plus the real kubectl pointed at
-//! it, each test with its own kubeconfig, HOME and discovery cache.
+//! Test helpers shared by the kubectl and helm test files: a simulator plus the real client
+//! pointed at it, each test with its own kubeconfig, HOME and caches.
 //!
-//! kubectl is looked up as `$KUBECTL` or on `PATH`; without it each test says so on stderr and
-//! passes, since the rest of the suite does not need it.
+//! kubectl is `$KUBECTL` or `kubectl` on `PATH`, helm is `$HELM` or `helm` on `PATH`
+//! (scripts/test.sh installs both and runs the kubectl files once per kubectl version). Without
+//! the client a test says so on stderr and passes, since the rest of the suite does not need it;
+//! under CI (`CI=true`) it fails instead, because there a missing client is a broken setup and a
+//! skipped test would hide it.
 
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use kube_sim::{Config, KubeSim};
 
 pub fn kubectl_program() -> Option<PathBuf> {
-    let program =
-        std::env::var_os("KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from);
+    client_program("KUBECTL", "kubectl", &["version", "--client"])
+}
+
+pub fn helm_program() -> Option<PathBuf> {
+    client_program("HELM", "helm", &["version", "--short"])
+}
+
+/// `$variable`, else `name` on PATH, if it runs `probe` successfully; under CI, one that is
+/// missing or broken fails the calling test.
+fn client_program(variable: &str, name: &str, probe: &[&str]) -> Option<PathBuf> {
+    let program = std::env::var_os(variable).map_or_else(|| PathBuf::from(name), PathBuf::from);
     let works = Command::new(&program)
-        .args(["version", "--client"])
+        .args(probe)
         .output()
         .is_ok_and(|o| o.status.success());
+    assert!(
+        works || !in_ci(),
+        "{name} is required under CI=true: {} does not run (scripts/test.sh installs it; \
+         set {variable} or put {name} on PATH)",
+        program.display()
+    );
     works.then_some(program)
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1")
+}
+
+/// The PATH the clients run with: the caller's.
+pub fn path_var() -> OsString {
+    std::env::var_os("PATH").unwrap_or_default()
 }
 
 /// A simulator and a kubectl that talks to it, with its own discovery cache so no test sees
@@ -46,17 +74,22 @@ impl Kubectl {
         Some(Self { program, sim, dir })
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
-        let output = Command::new(&self.program)
+    /// kubectl with these arguments, ready to run or spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.program);
+        command
             .args(args)
             .arg("--request-timeout=30s")
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", path_var())
             .env("HOME", self.dir.path())
             .env("KUBECONFIG", self.sim.kubeconfig_path())
-            .env("KUBECACHEDIR", self.dir.path().join("cache"))
-            .output()
-            .expect("kubectl runs");
+            .env("KUBECACHEDIR", self.dir.path().join("cache"));
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("kubectl runs");
         eprintln!(
             "$ kubectl {}\n{}{}",
             args.join(" "),
