@@ -649,14 +649,13 @@ fn wait_for_conditions_of_deployments_and_pods() {
 /// RBAC on, and a user `jane` (her own context in the kubeconfig) who may only read pods in
 /// `shop`.
 const RBAC_SCENARIO: &str = "
-rbac: true
+authorization: RBAC
 users:
   - name: jane
     token: jane-token-0123456789
 ";
 
 #[test]
-#[ignore = "needs RBAC and SelfSubjectAccessReview (h/rbac) and protobuf request bodies (h/protobuf)"]
 fn auth_can_i_answers_from_roles_and_bindings() {
     let scenario_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(scenario_file.path(), RBAC_SCENARIO).unwrap();

@@ -158,7 +158,6 @@ async fn watch_list_options_are_checked_as_the_real_server_does() {
 }
 
 #[tokio::test]
-#[ignore = "needs the real server's message for several causes, `[a, b]` (h/validation)"]
 async fn several_bad_watch_list_options_are_reported_together() {
     let sim = KubeSim::start(Config::default()).unwrap();
     assert_invalid(
