@@ -24,6 +24,7 @@ pub struct ObjectRequest<'a> {
     pub target: Target,
     pub query: BTreeMap<String, String>,
     pub content_type: String,
+    pub accept: String,
     pub user_agent: String,
     pub body: Vec<u8>,
 }
@@ -78,7 +79,7 @@ pub fn handle(
             let object = store
                 .get(&key)
                 .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-            Ok(body::json(200, object))
+            Ok(body::object(200, object, &request.accept))
         }
         ("GET", Some(name), Some("log"))
             if resource.plural == "pods" && resource.group.is_empty() =>
@@ -90,7 +91,7 @@ pub fn handle(
             let object = store
                 .get(&key(&resource, target, name))
                 .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-            Ok(body::json(200, &scale_of(object)))
+            Ok(body::object(200, &scale_of(object), &request.accept))
         }
         ("PUT", Some(name), sub @ (None | Some("status" | "scale"))) => {
             replace(sim, &resource, request, name, sub)
@@ -139,8 +140,11 @@ fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
     if request.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if crate::protobuf::is_protobuf(&request.content_type) {
+        return crate::protobuf::request_body(&request.body);
+    }
     if request.content_type.contains("protobuf") || request.content_type.contains("cbor") {
-        // Binary encodings are not simulated; clients fall back to JSON on a 415.
+        // CBOR is not simulated; clients fall back to JSON on a 415.
         return Err(ApiError::unsupported_media_type(&request.content_type));
     }
     let is_yaml = request.content_type.contains("yaml");
@@ -170,7 +174,7 @@ fn list(
         .into_iter()
         .filter(|o| selection.matches(o))
         .collect();
-    Ok(body::json(
+    Ok(body::object(
         200,
         &json!({
             "kind": resource.list_kind(),
@@ -178,6 +182,7 @@ fn list(
             "metadata": { "resourceVersion": store.resource_version().to_string() },
             "items": items,
         }),
+        &request.accept,
     ))
 }
 
@@ -196,7 +201,7 @@ fn create(
         check_fields(store, &object, request, false)?;
         store.create(resource, &namespace, object, &now, dry_run)
     })?;
-    Ok(body::json(201, &created))
+    Ok(body::object(201, &created, &request.accept))
 }
 
 fn replace(
@@ -245,9 +250,10 @@ fn update(
         };
         apply::record_update_for(Some(&live), &mut next, &manager, status_sub, &now, resource);
         let stored = store.replace(resource, &key, next, status_sub, dry_run)?;
-        Ok(body::json(
+        Ok(body::object(
             200,
             &if scale { scale_of(&stored) } else { stored },
+            &request.accept,
         ))
     })
 }
@@ -298,7 +304,7 @@ fn patch(
                     store.create(resource, &namespace, merged, &now, dry_run)?,
                 )
             };
-            Ok(body::json(code, &stored))
+            Ok(body::object(code, &stored, &request.accept))
         });
     }
     update(sim, resource, request, name, subresource, |_, view| {
@@ -316,7 +322,7 @@ fn delete(
     let propagation = propagation(request)?;
     let key = key(resource, &request.target, name);
     let deleted = sim.write(|store| store.delete(resource, &key, propagation, dry_run))?;
-    Ok(body::json(200, &deleted))
+    Ok(body::object(200, &deleted, &request.accept))
 }
 
 fn delete_collection(
