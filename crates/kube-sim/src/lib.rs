@@ -24,6 +24,7 @@ pub mod eks_auth;
 pub mod faults;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod protobuf;
 pub mod rbac;
 pub mod resources;
 pub mod scenario;

@@ -1,4 +1,4 @@
-//! Response bodies: whole JSON or text documents, and the streamed body of a watch.
+//! Response bodies: whole JSON, protobuf or text documents, and the streamed body of a watch.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -25,8 +25,48 @@ pub fn text(status: u16, body: String) -> Response<Body> {
     bytes(status, "text/plain", Bytes::from(body))
 }
 
+/// An object, list or Status in the form the client asked for: Kubernetes protobuf when its
+/// Accept header takes nothing else, JSON otherwise.
+pub fn object(status: u16, value: &Value, accept: &str) -> Response<Body> {
+    if !crate::protobuf::accepts_only_protobuf(accept) {
+        return json(status, value);
+    }
+    match crate::protobuf::encode_object(value) {
+        Ok(Some(encoded)) => bytes(status, crate::protobuf::MEDIA_TYPE, Bytes::from(encoded)),
+        // Custom resources have no protobuf form; the real server refuses such a client.
+        Ok(None) => error_for(
+            &ApiError::new(
+                406,
+                "NotAcceptable",
+                "only the following media types are accepted: application/json, application/yaml",
+            ),
+            accept,
+        ),
+        Err(e) => error_for(
+            &ApiError::new(
+                500,
+                "InternalError",
+                format!("encoding the answer as protobuf: {e}"),
+            ),
+            accept,
+        ),
+    }
+}
+
 pub fn error(err: &ApiError) -> Response<Body> {
-    let mut response = json(err.code, &err.to_status());
+    error_for(err, "")
+}
+
+/// An error's Status, in protobuf for a client that accepts only that.
+pub fn error_for(err: &ApiError, accept: &str) -> Response<Body> {
+    let status = err.to_status();
+    let encoded = crate::protobuf::accepts_only_protobuf(accept)
+        .then(|| crate::protobuf::encode_object(&status).ok().flatten())
+        .flatten();
+    let mut response = match encoded {
+        Some(encoded) => bytes(err.code, crate::protobuf::MEDIA_TYPE, Bytes::from(encoded)),
+        None => json(err.code, &status),
+    };
     if let Some(secs) = err.retry_after
         && let Ok(value) = secs.to_string().parse()
     {

@@ -83,9 +83,15 @@ pub async fn handle(
     ) {
         return body::error(&err);
     }
+    let accept = request
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     match route(&sim, &auth, &user, &server_address, request).await {
         Ok(response) => response,
-        Err(err) => body::error(&err),
+        Err(err) => body::error_for(&err, &accept),
     }
 }
 
@@ -164,6 +170,7 @@ async fn route(
                 target,
                 query,
                 content_type: header(hyper::header::CONTENT_TYPE),
+                accept: header(hyper::header::ACCEPT),
                 user_agent: header(hyper::header::USER_AGENT),
                 body: collected.to_bytes().to_vec(),
             };

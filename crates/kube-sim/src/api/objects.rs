@@ -25,6 +25,7 @@ pub struct ObjectRequest<'a> {
     pub target: Target,
     pub query: BTreeMap<String, String>,
     pub content_type: String,
+    pub accept: String,
     pub user_agent: String,
     pub body: Vec<u8>,
 }
@@ -79,7 +80,7 @@ pub fn handle(
             let object = store
                 .get(&key)
                 .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-            Ok(body::json(200, object))
+            Ok(body::object(200, object, &request.accept))
         }
         ("GET", Some(name), Some("log"))
             if resource.plural == "pods" && resource.group.is_empty() =>
@@ -91,7 +92,7 @@ pub fn handle(
             let object = store
                 .get(&key(&resource, target, name))
                 .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-            Ok(body::json(200, &scale_of(object)))
+            Ok(body::object(200, &scale_of(object), &request.accept))
         }
         ("PUT", Some(name), sub @ (None | Some("status" | "scale"))) => {
             replace(sim, &resource, request, name, sub)
@@ -140,8 +141,11 @@ fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
     if request.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if crate::protobuf::is_protobuf(&request.content_type) {
+        return crate::protobuf::request_body(&request.body);
+    }
     if request.content_type.contains("protobuf") || request.content_type.contains("cbor") {
-        // Binary encodings are not simulated; clients fall back to JSON on a 415.
+        // CBOR is not simulated; clients fall back to JSON on a 415.
         return Err(ApiError::unsupported_media_type(&request.content_type));
     }
     let is_yaml = request.content_type.contains("yaml");
@@ -171,7 +175,7 @@ fn list(
         .into_iter()
         .filter(|o| selection.matches(o))
         .collect();
-    Ok(body::json(
+    Ok(body::object(
         200,
         &json!({
             "kind": resource.list_kind(),
@@ -179,6 +183,7 @@ fn list(
             "metadata": { "resourceVersion": store.resource_version().to_string() },
             "items": items,
         }),
+        &request.accept,
     ))
 }
 
@@ -205,7 +210,7 @@ fn create(
             Write::Create,
         )
     })?;
-    Ok(body::json(201, &created))
+    Ok(body::object(201, &created, &request.accept))
 }
 
 fn replace(
@@ -255,9 +260,10 @@ fn update(
         apply::record_update_for(Some(&live), &mut next, &manager, status_sub, &now, resource);
         let write = Write::of_method(request.method);
         let stored = validation::replace(store, resource, &key, next, status_sub, dry_run, write)?;
-        Ok(body::json(
+        Ok(body::object(
             200,
             &if scale { scale_of(&stored) } else { stored },
+            &request.accept,
         ))
     })
 }
@@ -324,7 +330,7 @@ fn patch(
                     )?,
                 )
             };
-            Ok(body::json(code, &stored))
+            Ok(body::object(code, &stored, &request.accept))
         });
     }
     update(sim, resource, request, name, subresource, |_, view| {
@@ -342,7 +348,7 @@ fn delete(
     let propagation = propagation(request)?;
     let key = key(resource, &request.target, name);
     let deleted = sim.write(|store| store.delete(resource, &key, propagation, dry_run))?;
-    Ok(body::json(200, &deleted))
+    Ok(body::object(200, &deleted, &request.accept))
 }
 
 fn delete_collection(
