@@ -239,7 +239,6 @@ fn chart() -> String {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn install_wait_deploys_revision_1_and_status_and_list_report_it() {
     let Some(h) = Helm::start("install_wait_deploys_revision_1_and_status_and_list_report_it")
     else {
@@ -279,7 +278,6 @@ fn install_wait_deploys_revision_1_and_status_and_list_report_it() {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn upgrade_wait_supersedes_the_first_revision() {
     let Some(h) = Helm::start("upgrade_wait_supersedes_the_first_revision") else {
         return;
@@ -311,7 +309,6 @@ fn upgrade_wait_supersedes_the_first_revision() {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn an_upgrade_that_cannot_pull_its_image_fails_and_is_rolled_back() {
     let Some(h) = Helm::start("an_upgrade_that_cannot_pull_its_image_fails_and_is_rolled_back")
     else {
@@ -353,7 +350,6 @@ fn an_upgrade_that_cannot_pull_its_image_fails_and_is_rolled_back() {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn rollback_returns_to_an_earlier_revision_as_a_new_one() {
     let Some(h) = Helm::start("rollback_returns_to_an_earlier_revision_as_a_new_one") else {
         return;
@@ -387,7 +383,6 @@ fn rollback_returns_to_an_earlier_revision_as_a_new_one() {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn uninstall_removes_the_objects_and_the_release() {
     let Some(h) = Helm::start("uninstall_removes_the_objects_and_the_release") else {
         return;
@@ -419,7 +414,6 @@ fn uninstall_removes_the_objects_and_the_release() {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn uninstall_keep_history_leaves_an_uninstalled_record() {
     let Some(h) = Helm::start("uninstall_keep_history_leaves_an_uninstalled_record") else {
         return;

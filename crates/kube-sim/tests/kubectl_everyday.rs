@@ -86,7 +86,6 @@ fn table(text: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
-#[ignore = "needs protobuf request bodies (h/protobuf)"]
 fn imperative_create_of_every_everyday_kind() {
     let Some(k) = paced("imperative_create_of_every_everyday_kind") else {
         return;
