@@ -4,9 +4,11 @@
 pub mod body;
 pub mod discovery;
 pub mod objects;
+pub mod pagination;
 pub mod patch;
 pub mod route;
 pub mod status;
+pub mod table;
 pub mod watch;
 
 use std::sync::Arc;
@@ -140,6 +142,7 @@ async fn route(
                 target,
                 query,
                 content_type: header(hyper::header::CONTENT_TYPE),
+                accept: header(hyper::header::ACCEPT),
                 user_agent: header(hyper::header::USER_AGENT),
                 body: collected.to_bytes().to_vec(),
             };

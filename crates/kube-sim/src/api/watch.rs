@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::body::{self, Body};
 use crate::api::objects::ObjectRequest;
 use crate::api::status::ApiError;
+use crate::api::table::{self, WatchTables};
 use crate::resources::ResourceType;
 use crate::selectors::Selection;
 use crate::sim::Sim;
@@ -59,6 +60,7 @@ pub fn start(
         name: request.target.name.clone(),
         selection: Selection::from_query(query)?,
     };
+    let tables = WatchTables::for_request(sim, resource, request)?;
     let since = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
         Some(rv) => Some(
@@ -105,6 +107,7 @@ pub fn start(
         bookmarks: query
             .get("allowWatchBookmarks")
             .is_some_and(|b| b == "true"),
+        tables,
     };
     let deadline = [timeout, cut_after].into_iter().flatten().min();
     tokio::spawn(async move {
@@ -149,6 +152,8 @@ struct Pump {
     sent: u64,
     cut_after_events: Option<u64>,
     bookmarks: bool,
+    /// Set when the client asked for Table rows (`kubectl get -w`).
+    tables: Option<WatchTables>,
 }
 
 impl Pump {
@@ -193,7 +198,8 @@ impl Pump {
             return true;
         }
         self.last_rv = self.last_rv.max(change.resource_version);
-        let line = event_line(change.event.as_str(), &change.object);
+        let object = table::watch_object(self.tables.as_mut(), &change.object, &self.sim.clock);
+        let line = event_line(change.event.as_str(), &object);
         if self.sender.send(line).await.is_err() {
             return false;
         }
