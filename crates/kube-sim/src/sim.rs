@@ -53,6 +53,8 @@ pub struct Sim {
     logs: Mutex<BTreeMap<LogKey, ContainerLogs>>,
     /// Woken on every write, so controllers react at once instead of on their next tick.
     pub changed: Notify,
+    /// The states paginated lists are served from (`limit`/`continue`).
+    pub list_snapshots: crate::api::pagination::Snapshots,
 }
 
 impl Sim {
@@ -71,6 +73,7 @@ impl Sim {
             behaviours,
             logs: Mutex::default(),
             changed: Notify::new(),
+            list_snapshots: crate::api::pagination::Snapshots::default(),
         }
     }
 

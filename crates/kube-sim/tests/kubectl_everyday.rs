@@ -279,7 +279,6 @@ fn imperative_create_of_every_everyday_kind() {
 }
 
 #[test]
-#[ignore = "needs Table responses (h/tables)"]
 fn get_shows_the_server_columns_for_pods_and_deployments() {
     let Some(k) = paced("get_shows_the_server_columns_for_pods_and_deployments") else {
         return;
@@ -755,7 +754,6 @@ fn config_map_list_requests(log: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs pagination (h/tables)"]
 fn get_with_chunk_size_pages_through_ten_objects() {
     let Some(k) = paced("get_with_chunk_size_pages_through_ten_objects") else {
         return;
@@ -794,7 +792,6 @@ fn get_with_chunk_size_pages_through_ten_objects() {
 }
 
 #[test]
-#[ignore = "needs pagination and Table responses (h/tables)"]
 fn get_with_chunk_size_prints_one_table_over_all_pages() {
     let Some(k) = paced("get_with_chunk_size_prints_one_table_over_all_pages") else {
         return;

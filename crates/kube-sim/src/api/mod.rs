@@ -4,9 +4,11 @@
 pub mod body;
 pub mod discovery;
 pub mod objects;
+pub mod pagination;
 pub mod patch;
 pub mod route;
 pub mod status;
+pub mod table;
 pub mod watch;
 
 use std::sync::Arc;

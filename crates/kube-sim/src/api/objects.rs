@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::api::body::{self, Body};
+use crate::api::pagination;
 use crate::api::patch::{PatchKind, apply_patch};
 use crate::api::route::Target;
 use crate::api::status::ApiError;
-use crate::api::watch;
+use crate::api::{table, watch};
 use crate::apply;
 use crate::resources::ResourceType;
 use crate::selectors::Selection;
@@ -71,16 +72,22 @@ pub fn handle(
         target.subresource.as_deref(),
     ) {
         ("GET", None, None) if watching => watch::start(sim, &resource, request),
-        ("GET", None, None) => list(sim, &resource, request),
+        ("GET", None, None) => pagination::list(sim, &resource, request),
         ("POST", None, None) => create(sim, &resource, request),
         ("DELETE", None, None) => delete_collection(sim, &resource, request),
         ("GET", Some(name), None | Some("status")) => {
+            let tables = table::Tables::for_request(sim, &resource, request)?;
             let key = key(&resource, target, name);
             let store = sim.store();
             let object = store
                 .get(&key)
                 .ok_or_else(|| ApiError::not_found(&resource.group, &resource.plural, name))?;
-            Ok(body::object(200, object, &request.accept))
+            Ok(table::object_response(
+                tables.as_ref(),
+                object,
+                &sim.clock,
+                &request.accept,
+            ))
         }
         ("GET", Some(name), Some("log"))
             if resource.plural == "pods" && resource.group.is_empty() =>
@@ -161,30 +168,6 @@ fn parse_body(request: &ObjectRequest<'_>) -> Result<Value, ApiError> {
             request.content_type
         ))
     })
-}
-
-fn list(
-    sim: &Arc<Sim>,
-    resource: &ResourceType,
-    request: &ObjectRequest<'_>,
-) -> Result<hyper::Response<Body>, ApiError> {
-    let selection = Selection::from_query(&request.query)?;
-    let store = sim.store();
-    let items: Vec<&Value> = store
-        .list(resource, request.target.namespace.as_deref())
-        .into_iter()
-        .filter(|o| selection.matches(o))
-        .collect();
-    Ok(body::object(
-        200,
-        &json!({
-            "kind": resource.list_kind(),
-            "apiVersion": resource.api_version(),
-            "metadata": { "resourceVersion": store.resource_version().to_string() },
-            "items": items,
-        }),
-        &request.accept,
-    ))
 }
 
 fn create(

@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::body::{self, Body};
 use crate::api::objects::ObjectRequest;
 use crate::api::status::ApiError;
+use crate::api::table::{self, WatchTables};
 use crate::resources::ResourceType;
 use crate::selectors::Selection;
 use crate::sim::Sim;
@@ -65,6 +66,7 @@ pub fn start(
         name: request.target.name.clone(),
         selection: Selection::from_query(query)?,
     };
+    let tables = WatchTables::for_request(sim, resource, request)?;
     let requested_rv = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
         Some(rv) => Some(
@@ -119,6 +121,7 @@ pub fn start(
         initial_events_end: (initial_events && bookmarks).then_some(current_rv),
         kind: resource.kind.clone(),
         api_version: resource.api_version(),
+        tables,
     };
     let deadline = [timeout, cut_after].into_iter().flatten().min();
     tokio::spawn(async move {
@@ -169,6 +172,8 @@ struct Pump {
     /// What a bookmark's object is: one of the watched kind.
     kind: String,
     api_version: String,
+    /// Set when the client asked for Table rows (`kubectl get -w`).
+    tables: Option<WatchTables>,
 }
 
 impl Pump {
@@ -219,7 +224,8 @@ impl Pump {
             return true;
         }
         self.last_rv = self.last_rv.max(change.resource_version);
-        let line = event_line(change.event.as_str(), &change.object);
+        let object = table::watch_object(self.tables.as_mut(), &change.object, &self.sim.clock);
+        let line = event_line(change.event.as_str(), &object);
         if self.sender.send(line).await.is_err() {
             return false;
         }
