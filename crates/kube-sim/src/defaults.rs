@@ -15,7 +15,10 @@ pub fn apply(resource: &ResourceType, object: &mut Value, live: Option<&Value>, 
             set_default(object, "/status/phase", json!("Active"));
         }
         ("", "Service") => service(object, live, seed),
-        ("", "Secret") => secret_string_data(object),
+        ("", "Secret") => {
+            secret_string_data(object);
+            set_default(object, "/type", json!("Opaque"));
+        }
         ("", "Pod") => pod_spec(object, "/spec"),
         ("", "PersistentVolumeClaim") => {
             set_default(object, "/status/phase", json!("Pending"));

@@ -4,7 +4,17 @@
 //! All writes go through here, from API handlers and controllers alike, so the rules real
 //! clients rely on hold everywhere: a uid and creationTimestamp on create, a new resourceVersion on
 //! every real change and none on a no-op, generation moving only when the spec changes, stale
-//! resourceVersions refused, owned objects collected when their owner goes.
+//! resourceVersions refused. Deletion (finalizers, grace periods, namespaces) is in
+//! `store/deletion.rs`, and the garbage collector that follows ownerReferences in
+//! `store/garbage.rs`.
+
+mod deletion;
+mod garbage;
+
+pub use deletion::{
+    DeleteOptions, Deleted, FOREGROUND_FINALIZER, NAMESPACE_FINALIZER, ORPHAN_FINALIZER,
+    finalizers, is_deleting,
+};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -100,6 +110,10 @@ pub struct Store {
     history: VecDeque<Change>,
     history_limit: usize,
     changes: broadcast::Sender<Change>,
+    /// The latest simulated time a write carried (see `observe_time`).
+    now: String,
+    /// Uids the garbage collector has still to look at.
+    garbage: Vec<String>,
 }
 
 impl Store {
@@ -113,6 +127,8 @@ impl Store {
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
             changes,
+            now: now.to_owned(),
+            garbage: Vec::new(),
         };
         let namespaces = store.registry.by_plural("", "v1", "namespaces").cloned();
         for name in INITIAL_NAMESPACES {
@@ -195,6 +211,8 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         check_type(resource, &mut object)?;
+        self.observe_time(now);
+        self.refuse_in_terminating_namespace(resource, namespace, &object)?;
         let key = self.place(resource, namespace, &mut object)?;
         let name = key.name.clone();
         if self.objects.contains_key(&key) {
@@ -218,7 +236,12 @@ impl Store {
         metadata.insert("uid".to_owned(), json!(uuid::Uuid::new_v4().to_string()));
         metadata.insert("creationTimestamp".to_owned(), json!(now));
         metadata.insert("generation".to_owned(), json!(1));
-        for field in ["resourceVersion", "deletionTimestamp", "selfLink"] {
+        for field in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             metadata.remove(field);
         }
         if dry_run {
@@ -353,7 +376,15 @@ impl Store {
             ));
         }
 
-        let mut next = if subresource == Some("status") {
+        let mut next = if subresource == Some("finalize") {
+            // A Namespace's finalize subresource: only `spec.finalizers` is taken.
+            let mut next = live.clone();
+            next["spec"]["finalizers"] = object
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or_else(|| json!([]));
+            next
+        } else if subresource == Some("status") {
             let mut next = live.clone();
             next["status"] = object.get("status").cloned().unwrap_or(Value::Null);
             if let Some(fields) = object.pointer("/metadata/managedFields") {
@@ -381,7 +412,6 @@ impl Store {
             "name",
             "namespace",
             "resourceVersion",
-            "deletionTimestamp",
         ] {
             match live.pointer(&format!("/metadata/{field}")) {
                 Some(value) => next["metadata"][field] = value.clone(),
@@ -392,6 +422,7 @@ impl Store {
                 }
             }
         }
+        Self::check_deleting_update(resource, live, &mut next)?;
         defaults::apply(resource, &mut next, Some(live), 0);
         if spec_of(&next, resource) != spec_of(live, resource) {
             let generation = live
@@ -406,99 +437,22 @@ impl Store {
         if dry_run {
             return Ok(next);
         }
-        Ok(self.commit(key.clone(), next, EventType::Modified))
+        let stored = self.commit(key.clone(), next, EventType::Modified);
+        Ok(self.finish_if_released(key, stored))
     }
 
-    /// Deletes an object and, unless orphaned, everything it owns (recursively).
-    pub fn delete(
-        &mut self,
-        resource: &ResourceType,
-        key: &ObjectKey,
-        propagation: Propagation,
-        dry_run: bool,
-    ) -> Result<Value, ApiError> {
-        let Some(live) = self.objects.get(key).cloned() else {
-            return Err(ApiError::not_found(
-                &resource.group,
-                &resource.plural,
-                &key.name,
-            ));
-        };
-        if dry_run {
-            return Ok(live);
-        }
-        let deleted = self.remove(key);
-        let uid = live
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        match propagation {
-            Propagation::Orphan => self.orphan_dependents(&uid),
-            Propagation::Background | Propagation::Foreground => self.collect_dependents(&uid),
-        }
-        if resource.plural == "namespaces" && resource.group.is_empty() {
-            let inside: Vec<ObjectKey> = self
-                .objects
-                .keys()
-                .filter(|k| k.namespace == key.name)
-                .cloned()
-                .collect();
-            for k in inside {
-                self.remove(&k);
-            }
-        }
-        if resource.plural == "customresourcedefinitions" {
-            self.drop_crd(&live);
-        }
-        Ok(deleted.unwrap_or(live))
-    }
-
+    /// Takes an object out of the store for good, and queues what that affects for the garbage
+    /// collector (a CRD takes its custom objects with it).
     fn remove(&mut self, key: &ObjectKey) -> Option<Value> {
         let mut object = self.objects.remove(key)?;
         self.resource_version += 1;
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
         self.record(key.clone(), object.clone(), EventType::Deleted);
+        self.queue_removed(&object);
+        if key.group == "apiextensions.k8s.io" && key.plural == "customresourcedefinitions" {
+            self.drop_crd(&object);
+        }
         Some(object)
-    }
-
-    fn collect_dependents(&mut self, owner_uid: &str) {
-        let mut pending = vec![owner_uid.to_owned()];
-        while let Some(uid) = pending.pop() {
-            let owned: Vec<ObjectKey> = self
-                .objects
-                .iter()
-                .filter(|(_, o)| owned_by(o, &uid))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in owned {
-                if let Some(removed) = self.remove(&key)
-                    && let Some(child) = removed.pointer("/metadata/uid").and_then(Value::as_str)
-                {
-                    pending.push(child.to_owned());
-                }
-            }
-        }
-    }
-
-    fn orphan_dependents(&mut self, owner_uid: &str) {
-        let owned: Vec<ObjectKey> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| owned_by(o, owner_uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in owned {
-            if let Some(mut object) = self.objects.get(&key).cloned() {
-                if let Some(refs) = object
-                    .pointer_mut("/metadata/ownerReferences")
-                    .and_then(Value::as_array_mut)
-                {
-                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
-                }
-                self.commit(key, object, EventType::Modified);
-            }
-        }
     }
 
     fn drop_crd(&mut self, crd: &Value) {
@@ -549,12 +503,7 @@ impl Store {
     }
 
     fn namespace_exists(&self, name: &str) -> bool {
-        self.objects.contains_key(&ObjectKey {
-            group: String::new(),
-            plural: "namespaces".to_owned(),
-            namespace: String::new(),
-            name: name.to_owned(),
-        })
+        self.objects.contains_key(&deletion::namespace_key(name))
     }
 
     fn check_crd(&self, crd: &Value) -> Result<(), ApiError> {
@@ -607,16 +556,6 @@ fn spec_of<'a>(object: &'a Value, resource: &ResourceType) -> Vec<(&'a String, &
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn owned_by(object: &Value, uid: &str) -> bool {
-    object
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        })
 }
 
 /// The body's apiVersion and kind must be the resource's (filled in when absent).

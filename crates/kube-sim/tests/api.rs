@@ -448,6 +448,15 @@ async fn deleting_a_namespace_deletes_what_is_in_it() {
         .delete("team", &DeleteParams::default())
         .await
         .unwrap();
+    // As on a real cluster the namespace controller empties it after the DELETE, not within it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cms.get("inside").await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ConfigMap was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(api_error(cms.get("inside").await.unwrap_err()).code, 404);
 }
 

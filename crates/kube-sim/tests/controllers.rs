@@ -232,7 +232,9 @@ impl Observer {
         );
         let task = tokio::spawn(async move {
             while !s.load(Ordering::Relaxed) {
-                let pods = pods_of(&c, app).await;
+                // maxSurge bounds the pods a Deployment counts: terminating ones are not.
+                let mut pods = pods_of(&c, app).await;
+                pods.retain(|p| p.metadata.deletion_timestamp.is_none());
                 let ready = pods
                     .iter()
                     .filter(|p| cluster::pod_condition(p, "Ready").is_some_and(|c| c.0 == "True"))
@@ -336,8 +338,12 @@ async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
             other => panic!("unexpected revision {other}"),
         }
     }
-    let pods = pods_of(&client, "web").await;
-    assert_eq!(pods.len(), 4);
+    // The last old pods may still be terminating when the rollout is complete: wait them out.
+    let pods = eventually("only the new pods left", 30, || async {
+        let pods = pods_of(&client, "web").await;
+        (pods.len() == 4).then_some(pods)
+    })
+    .await;
     assert!(
         pods.iter()
             .all(|p| p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("nginx:1.26"))
@@ -427,7 +433,13 @@ async fn deleting_a_deployment_removes_its_replica_sets_and_pods() {
             .items
             .is_empty()
     );
-    assert!(pods_of(&client, "gone").await.is_empty());
+    // The pods terminate gracefully, then go.
+    sim.clock().advance(Duration::from_mins(1));
+    eventually("the pods gone", 30, || {
+        let client = client.clone();
+        async move { pods_of(&client, "gone").await.is_empty().then_some(()) }
+    })
+    .await;
     // And nothing recreates them.
     sim.clock().advance(Duration::from_mins(1));
     assert!(pods_of(&client, "gone").await.is_empty());

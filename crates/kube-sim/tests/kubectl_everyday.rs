@@ -440,7 +440,6 @@ fn describe_deployment_lists_its_scaling_events() {
 }
 
 #[test]
-#[ignore = "needs Namespace Terminating (h/deletion)"]
 fn delete_f_of_a_file_that_starts_with_its_namespace() {
     let Some(k) = paced("delete_f_of_a_file_that_starts_with_its_namespace") else {
         return;
@@ -487,7 +486,6 @@ spec:
 }
 
 #[test]
-#[ignore = "needs Namespace Terminating (h/deletion) and Table responses (h/tables)"]
 fn a_deleted_namespace_is_terminating_until_its_contents_are_gone() {
     let Some(k) = paced("a_deleted_namespace_is_terminating_until_its_contents_are_gone") else {
         return;
@@ -571,7 +569,6 @@ fn wait_for_delete_returns_when_the_object_is_gone() {
 }
 
 #[test]
-#[ignore = "needs graceful pod deletion (h/deletion)"]
 fn wait_for_delete_of_a_pod_waits_for_its_grace_period() {
     let Some(k) = paced("wait_for_delete_of_a_pod_waits_for_its_grace_period") else {
         return;

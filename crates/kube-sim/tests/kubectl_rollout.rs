@@ -145,17 +145,27 @@ fn kubectl_delete_removes_the_deployment_and_what_it_owns() {
     k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     let out = k.ok(&["delete", "deployment", "web", "--timeout=30s"]);
     assert!(out.contains("deployment.apps \"web\" deleted"), "{out}");
-    assert_eq!(
-        k.ok(&[
+    // kubectl waits for the Deployment only; its pods terminate gracefully after it, as on a
+    // real cluster, so wait for them with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let left = k.ok(&[
             "get",
             "deployments,replicasets,pods",
             "-l",
             "app=web",
             "-o",
-            "name"
-        ]),
-        ""
-    );
+            "name",
+        ]);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still there after 60 s: {left}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::apply;
 use crate::resources::ResourceType;
 use crate::selectors::Selection;
 use crate::sim::{ContainerLogs, Sim};
-use crate::store::{ObjectKey, Propagation, Store};
+use crate::store::{DeleteOptions, ObjectKey, Store};
 use crate::validation::{self, Write};
 
 /// One request to a resource path, with what the handlers need from the HTTP layer.
@@ -102,6 +102,11 @@ pub fn handle(
             Ok(body::object(200, &scale_of(object), &request.accept))
         }
         ("PUT", Some(name), sub @ (None | Some("status" | "scale"))) => {
+            replace(sim, &resource, request, name, sub)
+        }
+        ("PUT", Some(name), sub @ Some("finalize"))
+            if resource.plural == "namespaces" && resource.group.is_empty() =>
+        {
             replace(sim, &resource, request, name, sub)
         }
         ("PATCH", Some(name), sub @ (None | Some("status" | "scale"))) => {
@@ -242,7 +247,8 @@ fn update(
         };
         apply::record_update_for(Some(&live), &mut next, &manager, status_sub, &now, resource);
         let write = Write::of_method(request.method);
-        let stored = validation::replace(store, resource, &key, next, status_sub, dry_run, write)?;
+        let only = subresource.filter(|s| *s != "scale");
+        let stored = validation::replace(store, resource, &key, next, only, dry_run, write)?;
         Ok(body::object(
             200,
             &if scale { scale_of(&stored) } else { stored },
@@ -327,11 +333,16 @@ fn delete(
     request: &ObjectRequest<'_>,
     name: &str,
 ) -> Result<hyper::Response<Body>, ApiError> {
-    let dry_run = dry_run(&request.query)? || delete_options_dry_run(request);
-    let propagation = propagation(request)?;
+    dry_run(&request.query)?;
+    let options = DeleteOptions::from_request(&request.query, &request.body)?;
     let key = key(resource, &request.target, name);
-    let deleted = sim.write(|store| store.delete(resource, &key, propagation, dry_run))?;
-    Ok(body::object(200, &deleted, &request.accept))
+    let now = sim.clock.now_rfc3339();
+    let deleted = sim.write(|store| store.delete(resource, &key, &options, &now))?;
+    Ok(body::object(
+        200,
+        &deleted.response(resource),
+        &request.accept,
+    ))
 }
 
 fn delete_collection(
@@ -339,9 +350,10 @@ fn delete_collection(
     resource: &ResourceType,
     request: &ObjectRequest<'_>,
 ) -> Result<hyper::Response<Body>, ApiError> {
-    let dry_run = dry_run(&request.query)? || delete_options_dry_run(request);
-    let propagation = propagation(request)?;
+    dry_run(&request.query)?;
+    let options = DeleteOptions::from_request(&request.query, &request.body)?;
     let selection = Selection::from_query(&request.query)?;
+    let now = sim.clock.now_rfc3339();
     let deleted = sim.write(|store| {
         let keys: Vec<ObjectKey> = store
             .list(resource, request.target.namespace.as_deref())
@@ -357,7 +369,8 @@ fn delete_collection(
             })
             .collect();
         keys.iter()
-            .filter_map(|k| store.delete(resource, k, propagation, dry_run).ok())
+            .filter_map(|k| store.delete(resource, k, &options, &now).ok())
+            .map(|d| d.object().clone())
             .collect::<Vec<Value>>()
     });
     Ok(body::json(
@@ -399,42 +412,6 @@ fn check_fields(
     } else {
         ApiError::bad_request(crate::openapi::strict_decoding_message(object, &fields))
     })
-}
-
-/// Clients may put `dryRun: ["All"]` in the DeleteOptions body instead of the query (kube-rs does).
-fn delete_options_dry_run(request: &ObjectRequest<'_>) -> bool {
-    serde_json::from_slice::<Value>(&request.body)
-        .ok()
-        .and_then(|b| {
-            b.get("dryRun")
-                .and_then(Value::as_array)
-                .map(|modes| modes.iter().any(|m| m == "All"))
-        })
-        .unwrap_or(false)
-}
-
-/// `propagationPolicy` from the query or from a DeleteOptions body; background by default.
-fn propagation(request: &ObjectRequest<'_>) -> Result<Propagation, ApiError> {
-    let from_body = serde_json::from_slice::<Value>(&request.body)
-        .ok()
-        .and_then(|b| {
-            b.get("propagationPolicy")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-    match request
-        .query
-        .get("propagationPolicy")
-        .cloned()
-        .or(from_body)
-    {
-        None => Ok(Propagation::Background),
-        Some(policy) => Propagation::parse(&policy).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "invalid propagationPolicy {policy:?}: use Background, Foreground or Orphan"
-            ))
-        }),
-    }
 }
 
 fn pod_log(

@@ -80,7 +80,16 @@ impl ApiError {
         Self::new(
             422,
             "Invalid",
-            format!("{kind_group} \"{name}\" is invalid: {}", summary.join(", ")),
+            // One error stands alone; several are listed in brackets, as the real server's
+            // aggregate error prints them.
+            if summary.len() == 1 {
+                format!("{kind_group} \"{name}\" is invalid: {}", summary[0])
+            } else {
+                format!(
+                    "{kind_group} \"{name}\" is invalid: [{}]",
+                    summary.join(", ")
+                )
+            },
         )
         .with_details(json!({
             "name": name,

@@ -145,6 +145,10 @@ pub struct Rule {
     /// Log lines each run of the container writes, instead of the built-in ones.
     #[serde(default)]
     pub logs: Vec<String>,
+    /// Simulated seconds the container takes to stop after SIGTERM (default: about one); past
+    /// the pod's grace period it is killed (exit code 137).
+    #[serde(default)]
+    pub stop_seconds: Option<u64>,
 }
 
 impl Rule {
@@ -166,7 +170,14 @@ impl Rule {
             exit_code: None,
             run_seconds: None,
             logs: Vec::new(),
+            stop_seconds: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_stop_seconds(mut self, seconds: u64) -> Self {
+        self.stop_seconds = Some(seconds);
+        self
     }
 
     #[must_use]
@@ -198,6 +209,8 @@ pub struct Script {
     pub logs: Vec<String>,
     /// With [`Behaviour::ConfigError`]: what is missing, in the kubelet's words.
     pub config_error: Option<String>,
+    /// How long it takes to stop after SIGTERM, when a rule says (simulated seconds).
+    pub stop_secs: Option<u64>,
 }
 
 impl Script {
@@ -213,6 +226,7 @@ impl Script {
             run_secs: 1,
             logs: Vec::new(),
             config_error: None,
+            stop_secs: None,
         }
     }
 
@@ -233,6 +247,7 @@ impl Script {
         }
         script.run_secs = rule.run_seconds.unwrap_or(1).max(1);
         script.logs.clone_from(&rule.logs);
+        script.stop_secs = rule.stop_seconds;
         script
     }
 }

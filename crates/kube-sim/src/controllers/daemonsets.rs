@@ -24,6 +24,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         let Some(ds) = pass.changed(&key, node_print) else {
             continue;
         };
+        // Being deleted: the real controllers stop managing its pods (the garbage collector
+        // takes them).
+        if crate::store::is_deleting(&ds) {
+            pass.done(&ds, node_print, None);
+            continue;
+        }
         sync(pass, &ds);
         pass.done(&ds, node_print, None);
     }

@@ -21,6 +21,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         let Some(d) = pass.changed(&key, 0) else {
             continue;
         };
+        // Being deleted: the real controllers stop managing its pods (the garbage collector
+        // takes them).
+        if crate::store::is_deleting(&d) {
+            pass.done(&d, 0, None);
+            continue;
+        }
         let due = sync(pass, d.clone());
         pass.done(&d, 0, due);
     }
@@ -120,7 +126,8 @@ fn sync(pass: &mut Pass<'_>, mut d: Value) -> Option<i64> {
     let max_old = olds.iter().map(|s| revision(&s.object)).max().unwrap_or(0);
 
     let mut created = false;
-    let old_pods: i64 = olds.iter().map(|s| s.replicas + s.status("replicas")).sum();
+    let old_pods: i64 =
+        olds.iter().map(|s| s.replicas).sum::<i64>() + old_pods_running(pass, &olds);
     let mut new = match current {
         Some(set) => Some(adopt(pass, &d, set, max_old, plan)),
         None if plan.paused => None,
@@ -376,17 +383,34 @@ fn scale_down_old(pass: &mut Pass<'_>, d: &Value, olds: &mut [Set], new: &Set, p
     }
 }
 
-/// Recreate: every old pod goes first, then the new ReplicaSet gets all replicas.
+/// Recreate: every old pod goes first (terminating ones too: they still run until they stop),
+/// then the new ReplicaSet gets all replicas.
 fn recreate(pass: &mut Pass<'_>, d: &Value, olds: &mut [Set], new: Option<&mut Set>, plan: Plan) {
     for set in olds.iter_mut() {
         scale(pass, d, set, 0);
     }
-    let old_pods: i64 = olds.iter().map(|s| s.status("replicas")).sum();
+    let old_pods = old_pods_running(pass, olds);
     if let Some(set) = new
         && old_pods == 0
     {
         scale(pass, d, set, plan.replicas);
     }
+}
+
+/// Pods of the old ReplicaSets that still run, terminating ones included (the deployment
+/// controller's `oldPodsRunning`).
+fn old_pods_running(pass: &Pass<'_>, olds: &[Set]) -> i64 {
+    olds.iter()
+        .map(|s| {
+            let running = pass
+                .owned(Kind::Pod, &s.object)
+                .iter()
+                .filter(|p| !matches!(meta::text(p, "/status/phase"), "Succeeded" | "Failed"))
+                .count();
+            s.status("replicas")
+                .max(i64::try_from(running).unwrap_or(i64::MAX))
+        })
+        .sum()
 }
 
 /// Deletes the oldest empty ReplicaSets beyond `revisionHistoryLimit`.

@@ -18,6 +18,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         let Some(job) = pass.changed(&key, 0) else {
             continue;
         };
+        // Being deleted: the real controllers stop managing its pods (the garbage collector
+        // takes them).
+        if crate::store::is_deleting(&job) {
+            pass.done(&job, 0, None);
+            continue;
+        }
         let due = sync(pass, &job);
         pass.done(&job, 0, due);
     }
@@ -179,7 +185,8 @@ fn sync(pass: &mut Pass<'_>, job: &Value) -> Option<i64> {
     meta::put_count(&mut status, "succeeded", succeeded);
     meta::put_count(&mut status, "failed", failed_pods);
     status["ready"] = json!(ready);
-    status["terminating"] = json!(0);
+    // Pods being deleted, counted apart (podReplacementPolicy's `terminating`).
+    status["terminating"] = json!(pods.iter().filter(|p| crate::store::is_deleting(p)).count());
     status["uncountedTerminatedPods"] = json!({});
     if !conditions.is_empty() {
         status["conditions"] = json!(conditions);

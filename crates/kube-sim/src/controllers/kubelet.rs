@@ -741,6 +741,7 @@ mod tests {
             run_secs: 1,
             logs: Vec::new(),
             config_error: None,
+            stop_secs: None,
         }
     }
 

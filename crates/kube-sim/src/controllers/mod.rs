@@ -16,6 +16,7 @@ mod hash;
 mod jobs;
 mod kubelet;
 mod meta;
+mod namespaces;
 mod network;
 mod nodes;
 mod pass;
@@ -23,6 +24,7 @@ mod pods;
 mod replicasets;
 mod revisions;
 mod statefulsets;
+mod termination;
 mod timeline;
 mod volumes;
 
@@ -84,15 +86,16 @@ pub async fn run(sim: Arc<Sim>) {
 }
 
 /// Whether anything a controller manages changed since `since` (events do not count: only
-/// controllers write them).
+/// controllers write them). Deletions of any kind count, for the namespace controller.
 fn relevant_changes(store: &Store, since: u64) -> bool {
     if store.resource_version() == since {
         return false;
     }
     match store.changes_since(since) {
-        Some(changes) => changes
-            .iter()
-            .any(|c| Kind::of(&c.key.group, &c.key.plural).is_some_and(|k| k != Kind::Event)),
+        Some(changes) => changes.iter().any(|c| {
+            Kind::of(&c.key.group, &c.key.plural).is_some_and(|k| k != Kind::Event)
+                || namespaces::concerns(c)
+        }),
         None => true,
     }
 }
@@ -108,4 +111,5 @@ fn reconcile(pass: &mut Pass<'_>) {
     pods::reconcile(pass);
     network::reconcile(pass);
     volumes::reconcile(pass);
+    namespaces::reconcile(pass);
 }

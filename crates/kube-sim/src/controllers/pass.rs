@@ -15,7 +15,7 @@ use super::meta;
 use crate::api::status::ApiError;
 use crate::resources::ResourceType;
 use crate::sim::Sim;
-use crate::store::{ObjectKey, Propagation, Store};
+use crate::store::{DeleteOptions, Deleted, ObjectKey, Store};
 
 /// The kinds controllers manage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,6 +201,7 @@ impl<'a> Pass<'a> {
         let now = crate::clock::format_time(
             jiff::Timestamp::from_millisecond(now_ms).unwrap_or_else(|_| sim.clock.now()),
         );
+        store.observe_time(&now);
         Self {
             store,
             sim,
@@ -315,13 +316,29 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Deletes as a controller does (Background propagation, the object's own grace period).
     pub fn delete(&mut self, kind: Kind, namespace: &str, name: &str) -> Option<Value> {
+        self.delete_with(kind, namespace, name, &DeleteOptions::default())
+    }
+
+    pub fn delete_with(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Option<Value> {
         let rt = self.types.get(kind).clone();
         let key = ObjectKey::new(&rt, namespace, name);
-        match self.store.delete(&rt, &key, Propagation::Background, false) {
+        let before = self.store.get(&key).map(meta::resource_version);
+        match self.store.delete(&rt, &key, options, &self.now) {
             Ok(deleted) => {
-                self.wrote = true;
-                Some(deleted)
+                if matches!(deleted, Deleted::Gone(_))
+                    || before != Some(meta::resource_version(deleted.object()))
+                {
+                    self.wrote = true;
+                }
+                Some(deleted.object().clone())
             }
             Err(e) => {
                 log_failure("delete", &rt, &e);

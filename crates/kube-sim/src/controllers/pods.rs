@@ -13,6 +13,7 @@ use super::kubelet::{self, Container, PodFacts, Report, RestartPolicy, time};
 use super::meta;
 use super::nodes;
 use super::pass::{Kind, Pass};
+use super::termination;
 
 /// When the scheduler retries a pod no node could take.
 const RETRY_SCHEDULING_MS: i64 = 5000;
@@ -21,12 +22,14 @@ const RETRY_SCHEDULING_MS: i64 = 5000;
 #[derive(Debug, Clone)]
 pub struct PodRuntime {
     /// One per container, decided when the pod was first seen.
-    scripts: Vec<Script>,
+    pub(super) scripts: Vec<Script>,
     /// When it was bound to a node (simulated ms): its containers start then.
     started_ms: Option<i64>,
     namespace: String,
     name: String,
     containers: Vec<String>,
+    /// When the kubelet began stopping it (simulated ms), once it is being deleted.
+    pub(super) stopping_since_ms: Option<i64>,
 }
 
 /// Node name → pods on it, computed once per pass when a pod needs scheduling.
@@ -59,6 +62,10 @@ fn reconcile_pod(pass: &mut Pass<'_>, mut pod: Value, load: &mut Option<Load>) {
     let Some(runtime) = pass.memory.pods.get(&uid).cloned() else {
         return;
     };
+    if crate::store::is_deleting(&pod) {
+        termination::run(pass, &pod, &runtime);
+        return;
+    }
     if matches!(meta::text(&pod, "/status/phase"), "Succeeded" | "Failed")
         && runtime.started_ms.is_none()
     {
@@ -114,6 +121,7 @@ fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
             .iter()
             .map(|c| meta::text(c, "/name").to_owned())
             .collect(),
+        stopping_since_ms: None,
     }
 }
 
@@ -490,27 +498,9 @@ fn qos_class(pod: &Value) -> &'static str {
     }
 }
 
-/// Deletes a pod as a controller scaling down does, with the kubelet's Killing events.
+/// Deletes a pod as a controller scaling down does: gracefully, the kubelet stopping it
+/// (`termination.rs`).
 pub fn delete(pass: &mut Pass<'_>, pod: &Value) {
-    let node = meta::text(pod, "/spec/nodeName").to_owned();
-    if !node.is_empty() {
-        let names: Vec<String> = pod
-            .pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter(|c| c.pointer("/state/running").is_some())
-                    .map(|c| meta::text(c, "/name").to_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for name in names {
-            let event = Event::normal("kubelet", "Killing", format!("Stopping container {name}"))
-                .on_host(Some(&node))
-                .in_container(&name);
-            events::record(pass, pod, &event);
-        }
-    }
     pass.delete(Kind::Pod, meta::namespace(pod), meta::name(pod));
 }
 

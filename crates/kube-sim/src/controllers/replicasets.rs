@@ -13,6 +13,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         let Some(rs) = pass.changed(&key, 0) else {
             continue;
         };
+        // Being deleted: the real controllers stop managing its pods (the garbage collector
+        // takes them).
+        if crate::store::is_deleting(&rs) {
+            pass.done(&rs, 0, None);
+            continue;
+        }
         let due = sync(pass, &rs);
         pass.done(&rs, 0, due);
     }

@@ -10,6 +10,7 @@ use super::meta;
 use super::pass::{Kind, Pass};
 use super::pods;
 use super::revisions::{self, Revision};
+use crate::store::is_deleting;
 
 const REVISION_LABEL: &str = "controller-revision-hash";
 
@@ -18,6 +19,12 @@ pub fn reconcile(pass: &mut Pass<'_>) {
         let Some(sts) = pass.changed(&key, 0) else {
             continue;
         };
+        // Being deleted: the real controllers stop managing its pods (the garbage collector
+        // takes them).
+        if is_deleting(&sts) {
+            pass.done(&sts, 0, None);
+            continue;
+        }
         sync(pass, &sts);
         pass.done(&sts, 0, None);
     }
@@ -29,6 +36,10 @@ fn ordinal(sts: &Value, pod: &Value) -> Option<i64> {
         .strip_prefix('-')?
         .parse()
         .ok()
+}
+
+fn finished(pod: &Value) -> bool {
+    matches!(meta::text(pod, "/status/phase"), "Succeeded" | "Failed")
 }
 
 fn healthy(pod: &Value) -> bool {
@@ -60,19 +71,21 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
     pods.sort_by_key(|(i, _)| *i);
     let mut busy = false;
 
-    // Pods that finished or failed are replaced, as the controller does.
-    for (_, pod) in pods.iter().filter(|(_, p)| !meta::pod_active(p)) {
+    // Pods that finished or failed are replaced, as the controller does; terminating ones
+    // keep their ordinal until they are gone (a new pod cannot take the name before).
+    for (_, pod) in pods.iter().filter(|(_, p)| finished(p) && !is_deleting(p)) {
         pods::delete(pass, pod);
         busy = true;
     }
-    pods.retain(|(_, p)| meta::pod_active(p));
+    pods.retain(|(_, p)| !finished(p) || is_deleting(p));
 
     for i in 0..replicas {
         if busy && !parallel {
             break;
         }
         if let Some((_, pod)) = pods.iter().find(|(o, _)| *o == i) {
-            if !healthy(pod) {
+            // Under OrderedReady a terminating pod holds everything up until it is gone.
+            if !healthy(pod) || is_deleting(pod) {
                 busy = true;
             }
         } else {
@@ -92,6 +105,10 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
         if busy && !parallel {
             break;
         }
+        if is_deleting(pod) {
+            busy = true;
+            continue;
+        }
         pods::delete(pass, pod);
         event(
             pass,
@@ -109,7 +126,8 @@ fn sync(pass: &mut Pass<'_>, sts: &Value) {
     // everything else is healthy.
     if rolling && !busy {
         let outdated = pods.iter().rev().find(|(i, p)| {
-            *i >= partition
+            !is_deleting(p)
+                && *i >= partition
                 && *i < replicas
                 && meta::text(p, "/metadata/labels/controller-revision-hash") != update.name
         });
@@ -262,11 +280,13 @@ fn write_status(
     };
     let total = count(&|_| true);
     let ready = count(&|p| meta::pod_ready(p));
-    let updated =
-        count(&|p| meta::text(p, "/metadata/labels/controller-revision-hash") == update.name);
+    // Terminating pods still count as replicas, but not as current or updated ones.
+    let revision_is = |p: &Value, r: &str| {
+        !is_deleting(p) && meta::text(p, "/metadata/labels/controller-revision-hash") == r
+    };
+    let updated = count(&|p| revision_is(p, &update.name));
     let mut current_name = current.to_owned();
-    let mut current_count =
-        count(&|p| meta::text(p, "/metadata/labels/controller-revision-hash") == current);
+    let mut current_count = count(&|p| revision_is(p, current));
     if updated == replicas && ready == replicas && total == replicas {
         current_name.clone_from(&update.name);
         current_count = updated;
