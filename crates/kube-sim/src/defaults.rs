@@ -273,7 +273,7 @@ mod tests {
         apply(rt, &mut secret, None, 0);
         assert_eq!(
             secret,
-            json!({ "data": { "a": "eA==", "b": "bmV3", "c": "eg==" } })
+            json!({ "data": { "a": "eA==", "b": "bmV3", "c": "eg==" }, "type": "Opaque" })
         );
     }
 

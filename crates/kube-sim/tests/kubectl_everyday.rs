@@ -201,9 +201,11 @@ fn imperative_create_of_every_everyday_kind() {
         ),
     ];
     for (args, printed) in creates {
+        // Flags go before `--`: what follows it is the container's command.
         let mut all = args.to_vec();
         if args[1] != "namespace" {
-            all.extend(ns);
+            let at = all.iter().position(|a| *a == "--").unwrap_or(all.len());
+            all.splice(at..at, ns);
         }
         assert_eq!(k.ok(&all).trim(), *printed, "{args:?}");
     }

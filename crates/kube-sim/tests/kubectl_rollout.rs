@@ -118,18 +118,32 @@ fn rollout_undo_returns_to_the_previous_image() {
         "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
     ]);
     assert_eq!(revision, "3", "a rollback is a new revision");
-    let images = k.ok(&[
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={.items[*].spec.containers[0].image}",
-    ]);
-    assert_eq!(
-        images.split_whitespace().collect::<Vec<_>>(),
-        vec!["nginx:1.25"; 3]
-    );
+    // The old pods terminate gracefully, as on a real cluster: `rollout status` does not wait for
+    // them (they no longer count), so wait until only the rolled-back ones are left.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let images = k.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ]);
+        let images: Vec<&str> = images.split_whitespace().collect();
+        if images == vec!["nginx:1.25"; 3] {
+            break;
+        }
+        assert!(
+            images.iter().filter(|i| **i == "nginx:1.25").count() == 3,
+            "three pods run the rolled-back image: {images:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old pods never went: {images:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -77,9 +77,12 @@ impl Kubectl {
     /// kubectl with these arguments, ready to run or spawn.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
+        // kubectl's own flags go before `--`: what follows it is a container's command.
+        let at = args.iter().position(|a| *a == "--").unwrap_or(args.len());
         command
-            .args(args)
+            .args(&args[..at])
             .arg("--request-timeout=30s")
+            .args(&args[at..])
             .env_clear()
             .env("PATH", path_var())
             .env("HOME", self.dir.path())
