@@ -33,8 +33,12 @@ export KUBECTL_1_35="$client_cache/kubectl/kubectl"
 export HELM="$client_cache/helm/helm"
 
 clients_work() {
-  "$KUBECTL_1_35" version --client 2>/dev/null | grep -q 'Client Version: v1\.35\.' &&
-    "$HELM" version --short 2>/dev/null | grep -q '^v4\.'
+  # Output captured first: `grep -q` stopping early would hand the client a SIGPIPE, and
+  # pipefail would count that as a failure.
+  local kubectl_version helm_version
+  kubectl_version=$("$KUBECTL_1_35" version --client 2>/dev/null) || return 1
+  helm_version=$("$HELM" version --short 2>/dev/null) || return 1
+  [[ $kubectl_version == *"Client Version: v1.35."* && $helm_version == v4.* ]]
 }
 
 install_kubectl_layer() {

@@ -120,7 +120,7 @@ fn rollout_undo_returns_to_the_previous_image() {
     assert_eq!(revision, "3", "a rollback is a new revision");
     // The old pods terminate gracefully, as on a real cluster: `rollout status` does not wait for
     // them (they no longer count), so wait until only the rolled-back ones are left.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     loop {
         let images = k.ok(&[
             "get",

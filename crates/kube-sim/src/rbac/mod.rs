@@ -12,7 +12,6 @@ pub mod bootstrap;
 pub mod identity;
 pub mod review;
 pub mod rules;
-mod wire;
 
 use std::collections::BTreeMap;
 

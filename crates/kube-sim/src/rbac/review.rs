@@ -110,9 +110,9 @@ pub fn handle(
 }
 
 fn decode(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
-    if content_type.contains("protobuf") {
-        return super::wire::decode_review(body)
-            .ok_or_else(|| ApiError::bad_request("the protobuf body is not a review object"));
+    if crate::protobuf::is_protobuf(content_type) {
+        // kubectl's `auth can-i` and `auth whoami` post their reviews in protobuf only.
+        return crate::protobuf::request_body(body);
     }
     let parsed = if content_type.contains("yaml") {
         serde_yaml_ng::from_slice(body).map_err(|e| e.to_string())
