@@ -578,13 +578,50 @@ fn wait_for_delete_of_a_pod_waits_for_its_grace_period() {
     web_deployment(&k);
     let names = k.ok(&["get", "pods", "-n", "shop", "-o", "name"]);
     let pod = names.lines().next().unwrap();
+    // Simulated time stands still from here, so the pod stays Terminating until the test moves
+    // the clock, however slow this machine is.
+    k.sim.clock().set_pace(1e-9);
     k.ok(&["delete", pod, "-n", "shop", "--wait=false"]);
-    // Still there, terminating, for its grace period.
     let terminating = get_json(&k, &["get", pod, "-n", "shop"]);
     assert!(terminating["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 30);
-    let out = k.ok(&["wait", "--for=delete", pod, "-n", "shop", "--timeout=60s"]);
-    assert_eq!(out.trim(), format!("{pod} condition met"));
+    let mut wait = k
+        .command(&[
+            "wait",
+            "--for=delete",
+            pod,
+            "-n",
+            "shop",
+            "--timeout=120s",
+            "-v=6",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // kubectl found the pod and is watching it (-v=6 logs each request as it is answered).
+    let mut log = BufReader::new(wait.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.lines().any(|l| l.contains("watch=true")) {
+        assert!(
+            log.read_line(&mut seen).unwrap() > 0,
+            "kubectl wait ended before watching: {seen}"
+        );
+    }
+    assert!(
+        wait.try_wait().unwrap().is_none(),
+        "kubectl wait still waits while the pod terminates: {seen}"
+    );
+    // Its grace period runs out: the kubelet stops the containers and the pod goes.
+    k.sim.clock().set_pace(5.0);
+    k.sim.clock().advance(std::time::Duration::from_secs(31));
+    std::io::Read::read_to_string(&mut log, &mut seen).unwrap();
+    let output = wait.wait_with_output().unwrap();
+    assert!(output.status.success(), "{seen}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("{pod} condition met")
+    );
     assert!(k.fails(&["get", pod, "-n", "shop"]).contains("NotFound"));
 }
 
