@@ -493,10 +493,13 @@ fn a_deleted_namespace_is_terminating_until_its_contents_are_gone() {
         return;
     };
     web_deployment(&k);
+    // Simulated time stands still while the test looks, so the Namespace's contents (and so the
+    // Namespace) cannot be gone before it does, however slow this machine is.
+    k.sim.clock().set_pace(1e-9);
     let out = k.ok(&["delete", "namespace", "shop", "--wait=false"]);
     assert!(out.starts_with("namespace \"shop\" deleted"), "{out}");
 
-    // Pods end gracefully (30 s by default), so the Namespace is seen Terminating first.
+    // The namespace controller and the pods' graceful ends take simulated time.
     let ns = get_json(&k, &["get", "namespace", "shop"]);
     assert_eq!(ns["status"]["phase"], "Terminating");
     assert!(ns["metadata"]["deletionTimestamp"].is_string(), "{ns}");
@@ -511,6 +514,7 @@ fn a_deleted_namespace_is_terminating_until_its_contents_are_gone() {
         "{refused}"
     );
 
+    k.sim.clock().set_pace(5.0);
     k.ok(&["wait", "--for=delete", "namespace/shop", "--timeout=120s"]);
     let gone = k.fails(&["get", "namespace", "shop"]);
     assert!(gone.contains("namespaces \"shop\" not found"), "{gone}");

@@ -80,6 +80,23 @@ fn until(k: &Kubectl, what: &str, at: &ObjectKey, test: impl Fn(&Value) -> bool)
     }
 }
 
+/// Moves simulated time on in quarter-second steps until the stored object satisfies `test`: the
+/// controllers may not have created (or started) the pods yet when a test first moves the clock,
+/// and a pod's timeline starts when they do. Each step leaves the controllers (which run every
+/// 20 ms) a few passes to catch up, so the clock never runs far past the awaited state.
+fn advance_until(k: &Kubectl, what: &str, at: &ObjectKey, test: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = k.sim.sim().store().get(at).cloned();
+        if let Some(object) = found.filter(|o| test(o)) {
+            return object;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        k.sim.clock().advance(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn time_at(object: &Value, pointer: &str) -> jiff::Timestamp {
     object
         .pointer(pointer)
@@ -136,8 +153,7 @@ fn pods_and_deployments_show_ready_status_and_restarts() {
     k.ok(&["apply", "--server-side", "-f", &crash]);
 
     // Pods are ready one simulated second after they start.
-    k.sim.clock().advance(Duration::from_secs(2));
-    until(
+    advance_until(
         &k,
         "web available",
         &key("apps", "deployments", "default", "web"),
@@ -165,6 +181,22 @@ fn pods_and_deployments_show_ready_status_and_restarts() {
             .and_then(Value::as_str)
             == Some(reason)
     };
+    // Its first run lasts one simulated second from its start, and the back-off after it ten.
+    let started = advance_until(&k, "the crashing pod to start", &crash_key, |p| {
+        p.pointer("/status/containerStatuses/0/state/running/startedAt")
+            .or_else(|| p.pointer("/status/containerStatuses/0/lastState/terminated/startedAt"))
+            .is_some()
+    });
+    let started_at = ["state/running", "lastState/terminated"]
+        .iter()
+        .find_map(|state| {
+            let pointer = format!("/status/containerStatuses/0/{state}/startedAt");
+            started
+                .pointer(&pointer)
+                .map(|_| time_at(&started, &pointer))
+        })
+        .unwrap();
+    advance_past(&k, started_at, Duration::from_millis(2_500));
     let first = until(&k, "the first crash", &crash_key, |p| {
         waiting(p, "CrashLoopBackOff")
     });
@@ -210,8 +242,7 @@ fn wide_output_adds_the_priority_columns() {
     };
     let file = k.file("web.yaml", &deployment("web", 1));
     k.ok(&["apply", "--server-side", "-f", &file]);
-    k.sim.clock().advance(Duration::from_secs(2));
-    until(
+    advance_until(
         &k,
         "web available",
         &key("apps", "deployments", "default", "web"),
