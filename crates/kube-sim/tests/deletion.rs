@@ -321,6 +321,9 @@ async fn a_pod_terminates_gracefully_and_a_forced_delete_is_immediate() {
     })
     .await;
 
+    // Simulated time stands still while the test looks at the terminating pod, so its grace
+    // period cannot run out before, however slow this machine is.
+    sim.clock().set_pace(1e-9);
     let marked = pods
         .delete("slow", &DeleteParams::default())
         .await
@@ -345,6 +348,7 @@ async fn a_pod_terminates_gracefully_and_a_forced_delete_is_immediate() {
     assert!(stopping.metadata.deletion_timestamp.is_some());
 
     // The container ignores SIGTERM for 600 s: it is killed when the 45 s are up.
+    sim.clock().set_pace(10.0);
     sim.clock().advance(Duration::from_secs(50));
     eventually("the pod gone", 30, || {
         let pods = pods.clone();
@@ -400,6 +404,10 @@ async fn a_replica_set_replaces_a_terminating_pod_without_waiting() {
     .await;
     let victim = running[0].metadata.name.clone().unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // From here simulated time runs at real speed: the old pod's 20 s stop leaves the test 20 real
+    // seconds to see it beside its replacement, however busy the machine; the test then moves the
+    // clock itself.
+    sim.clock().set_pace(1.0);
     pods.delete(&victim, &DeleteParams::default())
         .await
         .unwrap();
@@ -464,7 +472,10 @@ async fn a_rollout_starts_new_pods_while_old_ones_terminate() {
     })
     .await;
 
-    // Scaling down: the extra pod goes Terminating, not away.
+    // Scaling down: the extra pod goes Terminating, not away. Simulated time runs at real speed
+    // from here, so the old pods' 25 s stop leaves the test 25 real seconds to see a new pod ready
+    // beside them (it is ready one second after it starts), however busy the machine.
+    sim.clock().set_pace(1.0);
     deployments
         .patch(
             "web",
