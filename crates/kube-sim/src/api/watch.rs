@@ -49,6 +49,9 @@ impl Filter {
     }
 }
 
+/// How often an open watch looks whether an injected outage has begun.
+const OUTAGE_CHECK: Duration = Duration::from_millis(50);
+
 pub fn start(
     sim: &Arc<Sim>,
     resource: &ResourceType,
@@ -194,6 +197,9 @@ impl Pump {
         let period = Duration::from_secs(1);
         let mut bookmark_timer =
             tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // An injected outage ends the streams already open too, as a server going away does;
+        // otherwise a quiet watch would never notice it.
+        let mut outage_check = tokio::time::interval(OUTAGE_CHECK);
         loop {
             let change = tokio::select! {
                 next = receiver.recv() => match next {
@@ -208,6 +214,12 @@ impl Pump {
                     continue;
                 }
                 () = self.sender.closed() => return,
+                _ = outage_check.tick() => {
+                    if self.sim.faults.is_down() {
+                        return;
+                    }
+                    continue;
+                }
             };
             if !self.forward(&change).await {
                 return;
