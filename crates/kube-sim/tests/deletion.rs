@@ -16,6 +16,7 @@ use cluster::{deployment, eventually, start};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube_sim::KubeSim;
 use kube_sim::controllers::behaviour::{Behaviour, Rule};
 use serde_json::json;
 
@@ -67,6 +68,33 @@ fn ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// A simulator at 10× with Deployment `web` (image `stubborn:1`, two replicas) whose pods are
+/// ready; containers of images matching `stopping` take `stop_secs` simulated seconds to stop.
+async fn web_with_two_ready_pods(
+    stopping: &str,
+    stop_secs: u64,
+) -> (KubeSim, kube::Client, Api<Deployment>) {
+    let sim = start(10.0);
+    sim.sim().behaviours.push(
+        Rule::image(stopping, Behaviour::Ready { after_secs: 1 }).with_stop_seconds(stop_secs),
+    );
+    let client = sim.client().await.unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("web", "stubborn:1", 2))
+        .await
+        .unwrap();
+    eventually("two ready pods", 30, || {
+        let client = client.clone();
+        async move {
+            let (_, running) = pods_by_state(&client, "web").await;
+            (running.len() == 2 && running.iter().all(ready)).then_some(())
+        }
+    })
+    .await;
+    (sim, client, deployments)
 }
 
 #[tokio::test]
@@ -453,24 +481,7 @@ async fn a_replica_set_replaces_a_terminating_pod_without_waiting() {
 
 #[tokio::test]
 async fn a_rollout_starts_new_pods_while_old_ones_terminate() {
-    let sim = start(10.0);
-    sim.sim()
-        .behaviours
-        .push(Rule::image("stubborn:1", Behaviour::Ready { after_secs: 1 }).with_stop_seconds(25));
-    let client = sim.client().await.unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    deployments
-        .create(&PostParams::default(), &deployment("web", "stubborn:1", 2))
-        .await
-        .unwrap();
-    eventually("two ready pods", 30, || {
-        let client = client.clone();
-        async move {
-            let (_, running) = pods_by_state(&client, "web").await;
-            (running.len() == 2 && running.iter().all(ready)).then_some(())
-        }
-    })
-    .await;
+    let (sim, client, deployments) = web_with_two_ready_pods("stubborn:1", 25).await;
 
     // Scaling down: the extra pod goes Terminating, not away. Simulated time runs at real speed
     // from here, so the old pods' 25 s stop leaves the test 25 real seconds to see a new pod ready
@@ -533,24 +544,7 @@ async fn a_rollout_starts_new_pods_while_old_ones_terminate() {
 
 #[tokio::test]
 async fn foreground_deletion_removes_replica_sets_and_pods_first() {
-    let sim = start(10.0);
-    sim.sim()
-        .behaviours
-        .push(Rule::image("stubborn:*", Behaviour::Ready { after_secs: 1 }).with_stop_seconds(20));
-    let client = sim.client().await.unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    deployments
-        .create(&PostParams::default(), &deployment("web", "stubborn:1", 2))
-        .await
-        .unwrap();
-    eventually("two ready pods", 30, || {
-        let client = client.clone();
-        async move {
-            let (_, running) = pods_by_state(&client, "web").await;
-            (running.len() == 2 && running.iter().all(ready)).then_some(())
-        }
-    })
-    .await;
+    let (sim, client, deployments) = web_with_two_ready_pods("stubborn:*", 20).await;
 
     let marked = deployments
         .delete("web", &DeleteParams::foreground())
