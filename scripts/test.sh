@@ -89,6 +89,21 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 step "python venv with moto (cached under ~/.cache/pipewright)"
 cargo run --quiet --package testbed -- prepare
 
+# The linters (kubernetes-validate, checkov, zizmor, yamllint) live in a venv of their own, apart
+# from moto's, so that their dependency pins never fight the test bed's. Named by a digest of the
+# requirements: a changed pin makes a new venv, and a warm machine reuses the old one.
+lint_requirements=scripts/lint-requirements.txt
+lint_venv="${XDG_CACHE_HOME:-$HOME/.cache}/pipewright/lint-venv-$(sha256sum "$lint_requirements" | cut -c1-12)"
+step "python venv with the linters (cached under ~/.cache/pipewright)"
+if [ ! -f "$lint_venv/.complete" ]; then
+  rm -rf "$lint_venv"
+  python3 -m venv "$lint_venv"
+  "$lint_venv/bin/pip" install --quiet --disable-pip-version-check -r "$lint_requirements"
+  touch "$lint_venv/.complete"
+fi
+# Tests that run a linter find it here; under CI=true a missing linter fails them, never skips.
+export PIPEWRIGHT_LINT_BIN="$lint_venv/bin"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
