@@ -1,5 +1,7 @@
 //! `kube-sim serve`: runs the simulator until interrupted, for the demo and for dry-running a
-//! pipeline from a shell. Prints one JSON line (server URL, kubeconfig path, pid) once ready.
+//! pipeline from a shell. Prints one JSON line (server URL, kubeconfig path, CA, pid) once ready.
+//! With `--eks-cluster` it authenticates as an EKS cluster does (tokens from `eks-token`,
+//! checked against an STS stand-in) instead of with the kubeconfig's static token.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +36,13 @@ enum Command {
         /// Simulated seconds per real second (overrides the scenario's pace)
         #[arg(long)]
         pace: Option<f64>,
+        /// EKS-token mode: accept only EKS bearer tokens (`eks-token token`) made for this
+        /// cluster name, as an EKS cluster does; the kubeconfig's static token is not written
+        #[arg(long, value_name = "NAME", requires = "sts_endpoint")]
+        eks_cluster: Option<String>,
+        /// EKS-token mode: the STS stand-in (e.g. moto) that verifies tokens, `http://HOST:PORT`
+        #[arg(long, value_name = "URL", requires = "eks_cluster")]
+        sts_endpoint: Option<String>,
     },
 }
 
@@ -44,6 +53,8 @@ fn main() -> ExitCode {
         kubeconfig_out,
         scenario,
         pace,
+        eks_cluster,
+        sts_endpoint,
     } = cli.command;
     let mut scenario = match scenario
         .as_deref()
@@ -59,10 +70,35 @@ fn main() -> ExitCode {
     if pace.is_some() {
         scenario.pace = pace;
     }
+    let eks = match (eks_cluster, sts_endpoint) {
+        (Some(cluster_name), Some(sts_endpoint)) => {
+            if !sts_endpoint.starts_with("http://") {
+                eprintln!(
+                    "kube-sim: --sts-endpoint {sts_endpoint:?} must be an http:// URL of a local STS stand-in (e.g. moto's http://127.0.0.1:PORT)"
+                );
+                return ExitCode::from(2);
+            }
+            if scenario.cluster_name.is_none() {
+                scenario.cluster_name = Some(cluster_name.clone());
+            }
+            Some(kube_sim::EksAuth {
+                cluster_name,
+                sts_endpoint,
+            })
+        }
+        _ => None,
+    };
     let config = kube_sim::Config {
         port,
         kubeconfig_path: kubeconfig_out,
         scenario,
+        // As on EKS, an EKS token is the only way in: no static token to leak.
+        token: if eks.is_some() {
+            None
+        } else {
+            kube_sim::Config::default().token
+        },
+        eks,
         ..kube_sim::Config::default()
     };
     let sim = match kube_sim::KubeSim::start(config) {
@@ -75,6 +111,8 @@ fn main() -> ExitCode {
     let ready = serde_json::json!({
         "server": sim.url(),
         "kubeconfig": sim.kubeconfig_path(),
+        // The CA is public; a caller writing its own kubeconfig (EKS mode) needs it.
+        "ca": sim.ca_pem(),
         "pid": std::process::id(),
     });
     // The ready line is this program's output, for scripts to read.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use stage::{Ctx, StageError};
 
 use crate::credentials::{self, Upstream};
+use crate::endpoint;
 use crate::exec_credential::ApiVersion;
 use crate::kubeconfig::{self, Entries, Exec};
 use crate::names;
@@ -37,6 +38,14 @@ pub struct KubeconfigArgs {
     /// Program the kubeconfig runs for tokens (a name on PATH or an absolute path)
     #[arg(long, value_name = "PROGRAM", default_value = "eks-token")]
     pub exec_command: String,
+    /// API server URL to write instead of the cluster's endpoint: the local end of a tunnel or
+    /// proxy to a private endpoint (https://HOST:PORT)
+    #[arg(long, env = "EKS_SERVER_URL", value_name = "URL")]
+    pub server: Option<String>,
+    /// PEM file of the CA to trust instead of the cluster's (with --server: the CA that signed
+    /// the tunnel's or proxy's certificate); embedded in the kubeconfig
+    #[arg(long, env = "EKS_CA_FILE", value_name = "FILE")]
+    pub certificate_authority: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
 }
@@ -113,6 +122,7 @@ pub async fn run(
     if let Some(role) = &args.role_arn {
         names::check_role_arn(role)?;
     }
+    let overrides = endpoint::Overrides::from_args(&args)?;
     let aws = credentials::connect(ctx, &args.aws, upstream.as_ref()).await?;
     tracing::debug!("credentials: {}", aws.source);
     crate::progress(
@@ -120,7 +130,8 @@ pub async fn run(
         &format!("describing EKS cluster {} in {}", args.cluster, aws.region),
     );
     let described = describe(&aws, &args.cluster).await?;
-    let (endpoint, ca) = check_usable(&args.cluster, &described)?;
+    let (described_endpoint, described_ca) = check_usable(&args.cluster, &described)?;
+    let (endpoint, ca) = overrides.apply(ctx, described_endpoint, described_ca);
 
     let mut token_args = vec![
         "token".to_owned(),

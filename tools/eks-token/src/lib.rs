@@ -15,6 +15,7 @@ mod cache;
 mod clock;
 mod cluster;
 mod credentials;
+mod endpoint;
 mod exec_credential;
 mod kubeconfig;
 mod names;
@@ -55,6 +56,10 @@ Examples:
   # A separate kubeconfig, ExecCredential v1
   eks-token kubeconfig --cluster prod --out ./kubeconfig --exec-api-version v1
 
+  # A private endpoint reached through a local tunnel whose certificate tunnel-ca.pem signed
+  eks-token kubeconfig --cluster prod --region eu-west-1 --out ./kubeconfig \
+    --server https://127.0.0.1:8443 --certificate-authority tunnel-ca.pem
+
 Exit codes: 0 done, 1 failed (cluster not ACTIVE), 2 bad usage or input, 3 AWS unreachable or
 refused the credentials. See docs/eks-token.md.";
 
@@ -87,7 +92,8 @@ pub enum Command {
     /// Write a kubeconfig for the cluster whose user runs `eks-token token`
     #[command(
         after_help = "Examples:\n  eks-token kubeconfig --cluster prod --region eu-west-1 --alias prod\n  \
-        eks-token kubeconfig --cluster prod --out ./kubeconfig --exec-api-version v1"
+        eks-token kubeconfig --cluster prod --out ./kubeconfig --exec-api-version v1\n  \
+        eks-token kubeconfig --cluster prod --server https://127.0.0.1:8443 --certificate-authority tunnel-ca.pem"
     )]
     Kubeconfig(KubeconfigArgs),
 }

@@ -81,6 +81,10 @@ fn help_and_version_are_text_with_examples() {
         "--out",
         "--exec-api-version",
         "--exec-command",
+        "--server",
+        "--certificate-authority",
+        "EKS_SERVER_URL",
+        "EKS_CA_FILE",
     ] {
         assert!(help.contains(flag), "{flag}");
     }
