@@ -120,7 +120,7 @@ impl Cluster {
     }
 
     /// The deploy, as one shell command line: render | k8s-apply | rollout-wait.
-    fn deploy(&self, env: &str) -> (i32, Value, String) {
+    fn deploy(&self, env: &str, tag: &str) -> (i32, Value, String) {
         let script = r#""$KUBECTL_BIN" kustomize "$OVERLAY" \
             | "$K" -f - --release cloudtolocalllm -n cloudtolocalllm --env "$ENVIRONMENT" \
                 --set-image "web=docker.io/cloudtolocalllm/web:$TAG" \
@@ -133,7 +133,7 @@ impl Cluster {
             .env("KUBECTL_BIN", &self.kubectl)
             .env("OVERLAY", manifests::overlay_dir(env))
             .env("ENVIRONMENT", env)
-            .env("TAG", TAG)
+            .env("TAG", tag)
             .env("K", testbed::workspace_bin("k8s-apply"))
             .env("R", testbed::workspace_bin("rollout-wait"))
             .output()
@@ -159,13 +159,11 @@ impl Cluster {
     }
 }
 
-fn deploys_healthy(env: &str, replicas: u64) {
-    let Some(kubectl) = common::kubectl() else {
-        return;
-    };
+fn deploys_healthy(env: &str, replicas: u64) -> Option<Cluster> {
+    let kubectl = common::kubectl()?;
     let cluster = Cluster::start(kubectl);
     cluster.prepare(env);
-    let (code, doc, stderr) = cluster.deploy(env);
+    let (code, doc, stderr) = cluster.deploy(env, TAG);
     assert_eq!(code, 0, "{env}: {doc:#}\n{stderr}");
     testbed::schema::assert_valid("rollout-wait", &doc);
     assert_eq!(doc["ok"], true, "{doc:#}");
@@ -215,19 +213,35 @@ fn deploys_healthy(env: &str, replicas: u64) {
         "jsonpath={.metadata.labels.pipewright\\.dev/environment}",
     ]);
     assert_eq!(String::from_utf8(label.stdout).unwrap(), env);
+    Some(cluster)
 }
 
 #[test]
-fn development_deploys_healthy() {
-    deploys_healthy("development", 1);
+fn development_deploys_healthy_and_then_the_next_commit() {
+    let Some(cluster) = deploys_healthy("development", 1) else {
+        return;
+    };
+    // The next commit's images roll out under `maxUnavailable: 0` as revision 2.
+    let next = "9b7e0d4";
+    let (code, doc, stderr) = cluster.deploy("development", next);
+    assert_eq!(code, 0, "{doc:#}\n{stderr}");
+    assert_eq!(doc["releaseStatus"], "deployed");
+    assert_eq!(doc["revision"], 2);
+    for name in ["web", "api"] {
+        let image = cluster.jsonpath(
+            &format!("deployment/{name}"),
+            "{.spec.template.spec.containers[0].image}",
+        );
+        assert_eq!(image, format!("docker.io/cloudtolocalllm/{name}:{next}"));
+    }
 }
 
 #[test]
 fn staging_deploys_healthy() {
-    deploys_healthy("staging", 2);
+    let _ = deploys_healthy("staging", 2);
 }
 
 #[test]
 fn production_deploys_healthy() {
-    deploys_healthy("production", 3);
+    let _ = deploys_healthy("production", 3);
 }

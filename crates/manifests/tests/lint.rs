@@ -3,7 +3,7 @@
 //! own schema for the one custom resource.
 //!
 //! kubernetes-validate knows built-in kinds only: for `ExternalSecret` it prints "Couldn't find
-//! schema" and passes. So the ExternalSecret is checked here against the `openAPIV3Schema` of the
+//! schema" and passes. So the `ExternalSecret` is checked here against the `openAPIV3Schema` of the
 //! CRD we keep (manifests/k8s/local/externalsecret-crd.yaml, the fields of external-secrets.io/v1
 //! we use), made strict (unknown fields refused), which is also what kube-sim enforces on apply.
 
