@@ -245,3 +245,56 @@ fn staging_deploys_healthy() {
 fn production_deploys_healthy() {
     let _ = deploys_healthy("production", 3);
 }
+
+#[test]
+fn an_image_that_cannot_be_pulled_fails_fast_and_rolls_back_to_the_healthy_release() {
+    let Some(cluster) = deploys_healthy("development", 1) else {
+        return;
+    };
+    // kube-sim never pulls a tag `pull-error`: the pipeline's failure path, on the real manifests.
+    let started = std::time::Instant::now();
+    let (code, doc, stderr) = cluster.deploy("development", "pull-error");
+    assert_eq!(code, 1, "{doc:#}\n{stderr}");
+    assert_eq!(doc["releaseStatus"], "failed");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot pull its image docker.io/cloudtolocalllm/")
+            && message.contains(":pull-error")
+            && (message.contains("ErrImagePull") || message.contains("ImagePullBackOff")),
+        "the pod's registry error, naming the image: {message}"
+    );
+    // Fails on the evidence, not on the 120 s timeout.
+    assert!(
+        started.elapsed() < std::time::Duration::from_mins(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let output = cluster
+        .command(Path::new("sh"))
+        .arg("-c")
+        .arg(r#""$K" rollback --release cloudtolocalllm -n cloudtolocalllm --env development | "$R" --timeout 120s"#)
+        .env("K", testbed::workspace_bin("k8s-apply"))
+        .env("R", testbed::workspace_bin("rollout-wait"))
+        .output()
+        .unwrap();
+    let rolled_back: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The rollback is healthy; the command line still says this run did not deploy its version.
+    assert_eq!(rolled_back["releaseStatus"], "deployed", "{rolled_back:#}");
+    assert_eq!(rolled_back["revision"], 3);
+    for name in ["web", "api"] {
+        let image = cluster.jsonpath(
+            &format!("deployment/{name}"),
+            "{.spec.template.spec.containers[0].image}",
+        );
+        assert_eq!(image, format!("docker.io/cloudtolocalllm/{name}:{TAG}"));
+        cluster.kubectl(&[
+            "rollout",
+            "status",
+            &format!("deployment/{name}"),
+            "-n",
+            NAMESPACE,
+            "--timeout=30s",
+        ]);
+    }
+}
