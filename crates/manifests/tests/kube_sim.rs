@@ -23,6 +23,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use kube_sim::rbac::{Mode, StaticUser};
 use kube_sim::{Config, KubeSim, Scenario};
 use serde_json::Value;
 
@@ -34,16 +35,22 @@ struct Cluster {
     sim: KubeSim,
     home: tempfile::TempDir,
     kubectl: PathBuf,
+    /// Another kubeconfig than the simulator's administrator one (a user's).
+    kubeconfig: Option<PathBuf>,
 }
 
 impl Cluster {
     fn start(kubectl: PathBuf) -> Self {
+        Self::start_with(kubectl, Scenario::default())
+    }
+
+    fn start_with(kubectl: PathBuf, scenario: Scenario) -> Self {
         let sim = KubeSim::start(Config {
             scenario: Scenario {
                 // Simulated minutes pass in real seconds: pods start, probes pass, the ALB's
                 // address arrives, without the test waiting for wall-clock time.
                 pace: Some(60.0),
-                ..Scenario::default()
+                ..scenario
             },
             ..Config::default()
         })
@@ -52,6 +59,7 @@ impl Cluster {
             sim,
             home: tempfile::tempdir().unwrap(),
             kubectl,
+            kubeconfig: None,
         }
     }
 
@@ -61,7 +69,12 @@ impl Cluster {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.sim.kubeconfig_path())
+            .env(
+                "KUBECONFIG",
+                self.kubeconfig
+                    .as_deref()
+                    .unwrap_or_else(|| self.sim.kubeconfig_path()),
+            )
             .env("KUBECACHEDIR", self.home.path().join("kube-cache"));
         cmd
     }
@@ -160,8 +173,14 @@ impl Cluster {
 }
 
 fn deploys_healthy(env: &str, replicas: u64) -> Option<Cluster> {
-    let kubectl = common::kubectl()?;
-    let cluster = Cluster::start(kubectl);
+    Some(deploys_healthy_on(
+        Cluster::start(common::kubectl()?),
+        env,
+        replicas,
+    ))
+}
+
+fn deploys_healthy_on(cluster: Cluster, env: &str, replicas: u64) -> Cluster {
     cluster.prepare(env);
     let (code, doc, stderr) = cluster.deploy(env, TAG);
     assert_eq!(code, 0, "{env}: {doc:#}\n{stderr}");
@@ -213,7 +232,7 @@ fn deploys_healthy(env: &str, replicas: u64) -> Option<Cluster> {
         "jsonpath={.metadata.labels.pipewright\\.dev/environment}",
     ]);
     assert_eq!(String::from_utf8(label.stdout).unwrap(), env);
-    Some(cluster)
+    cluster
 }
 
 #[test]
@@ -297,4 +316,94 @@ fn an_image_that_cannot_be_pulled_fails_fast_and_rolls_back_to_the_healthy_relea
             "--timeout=30s",
         ]);
     }
+}
+
+#[test]
+fn the_deployer_group_may_deploy_and_roll_back_with_nothing_more_than_its_roles() {
+    let Some(kubectl) = common::kubectl() else {
+        return;
+    };
+    let scenario = Scenario {
+        authorization: Some(Mode::Rbac),
+        users: vec![StaticUser {
+            name: "github-actions".to_owned(),
+            token: "deployer-token-for-kube-sim".to_owned(),
+            groups: vec!["cloudtolocalllm:deployers".to_owned()],
+            uid: None,
+        }],
+        ..Scenario::default()
+    };
+    // The administrator's first setup: the environment record, the CRD, the Secret, the
+    // cluster-scoped grants, and the first deploy (which creates the namespace's Role).
+    let cluster = Cluster::start_with(kubectl, scenario);
+    let k8s_apply = testbed::workspace_bin("k8s-apply");
+    let grants =
+        std::fs::read_to_string(manifests::manifests_dir().join("cluster/deployer-rbac.yaml"))
+            .unwrap();
+    cluster.run_ok(&k8s_apply, &["-f", "-"], Some(&grants));
+    let mut cluster = deploys_healthy_on(cluster, "development", 1);
+
+    // From here on the pipeline's identity: a member of the deployer group only.
+    let user_config = cluster.home.path().join("deployer.kubeconfig");
+    std::fs::copy(cluster.sim.kubeconfig_path(), &user_config).unwrap();
+    cluster.kubeconfig = Some(user_config.clone());
+    cluster.kubectl(&["config", "use-context", "github-actions"]);
+    let who = cluster.kubectl(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(String::from_utf8(who.stdout).unwrap(), "github-actions");
+    // Least privilege, as base/rbac.yaml and cluster/deployer-rbac.yaml claim it.
+    for (verb, what, namespace, allowed) in [
+        ("create", "deployments", NAMESPACE, "yes"),
+        ("get", "pods/log", NAMESPACE, "yes"),
+        ("create", "pods/exec", NAMESPACE, "no"),
+        ("create", "deployments", "default", "no"),
+        ("list", "secrets", "kube-system", "no"),
+        ("delete", "namespaces", "", "no"),
+    ] {
+        let mut args = vec!["auth", "can-i", verb, what];
+        if !namespace.is_empty() {
+            args.extend(["-n", namespace]);
+        }
+        let output = cluster
+            .command(&cluster.kubectl.clone())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap().trim(),
+            allowed,
+            "can-i {verb} {what} -n {namespace}"
+        );
+    }
+
+    let next = "9b7e0d4";
+    let (code, doc, stderr) = cluster.deploy("development", next);
+    assert_eq!(code, 0, "the deployer's deploy: {doc:#}\n{stderr}");
+    assert_eq!(doc["revision"], 2);
+    let (code, doc, stderr) = cluster.deploy("development", "pull-error");
+    assert_eq!(code, 1, "{doc:#}\n{stderr}");
+    let output = cluster
+        .command(Path::new("sh"))
+        .arg("-c")
+        .arg(r#""$K" rollback --release cloudtolocalllm -n cloudtolocalllm --env development | "$R" --timeout 120s"#)
+        .env("K", testbed::workspace_bin("k8s-apply"))
+        .env("R", testbed::workspace_bin("rollout-wait"))
+        .output()
+        .unwrap();
+    let rolled_back: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        rolled_back["releaseStatus"],
+        "deployed",
+        "the deployer's rollback: {rolled_back:#}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let image = cluster.jsonpath(
+        "deployment/web",
+        "{.spec.template.spec.containers[0].image}",
+    );
+    assert_eq!(image, format!("docker.io/cloudtolocalllm/web:{next}"));
 }
