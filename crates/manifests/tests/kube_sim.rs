@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::cluster::{NAMESPACE, TAG, deploys_healthy};
+use common::cluster::{Cluster, NAMESPACE, TAG, deploys_healthy};
 
 #[test]
 fn development_deploys_healthy_and_then_the_next_commit() {
@@ -94,4 +94,32 @@ fn an_image_that_cannot_be_pulled_fails_fast_and_rolls_back_to_the_healthy_relea
             "--timeout=30s",
         ]);
     }
+}
+
+#[test]
+fn without_the_database_secret_the_api_and_postgres_never_start() {
+    let Some(kubectl) = common::kubectl() else {
+        return;
+    };
+    // The operator never made the Secret: the pods that mount it wait in ContainerCreating, and
+    // the wait ends on its timeout with the kubelet's FailedMount as the evidence.
+    let cluster = Cluster::start(kubectl);
+    cluster.add_ons("development");
+    let (code, doc, stderr) = cluster.deploy_within("development", TAG, "8s");
+    assert_ne!(code, 0, "{doc:#}\n{stderr}");
+    assert_ne!(doc["releaseStatus"], "deployed");
+    let objects = doc["objects"].as_array().unwrap();
+    for (kind, name) in [("Deployment", "api"), ("StatefulSet", "postgres")] {
+        let report = objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["name"] == name)
+            .unwrap();
+        assert_ne!(report["status"], "healthy", "{report:#}");
+    }
+    let evidence = doc.to_string();
+    assert!(
+        evidence.contains("FailedMount")
+            && evidence.contains("secret \\\"cloudtolocalllm-database\\\" not found"),
+        "{doc:#}"
+    );
 }

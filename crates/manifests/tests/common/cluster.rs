@@ -93,6 +93,12 @@ impl Cluster {
 
     /// What the cluster's add-ons provide before the app's first deploy.
     pub fn prepare(&self, env: &str) {
+        self.add_ons(env);
+        self.create_secret();
+    }
+
+    /// The environment record and the `ExternalSecret` CRD.
+    pub fn add_ons(&self, env: &str) {
         let k8s_apply = testbed::workspace_bin("k8s-apply");
         self.run_ok(&k8s_apply, &["init-cluster", "--env", env], None);
         let local = manifests::render::render_yaml(
@@ -101,8 +107,11 @@ impl Cluster {
         )
         .unwrap();
         self.run_ok(&k8s_apply, &["-f", "-"], Some(&local));
-        // The External Secrets operator's part: the Secret the ExternalSecret names.
         self.kubectl(&["create", "namespace", NAMESPACE]);
+    }
+
+    /// The External Secrets operator's part: the Secret the `ExternalSecret` names.
+    pub fn create_secret(&self) {
         self.kubectl(&[
             "create",
             "secret",
@@ -118,11 +127,16 @@ impl Cluster {
 
     /// The deploy, as one shell command line: render | k8s-apply | rollout-wait.
     pub fn deploy(&self, env: &str, tag: &str) -> (i32, Value, String) {
+        self.deploy_within(env, tag, "120s")
+    }
+
+    /// The deploy, with rollout-wait's `--timeout`.
+    pub fn deploy_within(&self, env: &str, tag: &str, timeout: &str) -> (i32, Value, String) {
         let script = r#""$KUBECTL_BIN" kustomize "$OVERLAY" \
             | "$K" -f - --release cloudtolocalllm -n cloudtolocalllm --env "$ENVIRONMENT" \
                 --set-image "web=docker.io/cloudtolocalllm/web:$TAG" \
                 --set-image "api=docker.io/cloudtolocalllm/api:$TAG" \
-            | "$R" --timeout 120s"#;
+            | "$R" --timeout "$TIMEOUT""#;
         let output = self
             .command(Path::new("sh"))
             .arg("-c")
@@ -131,6 +145,7 @@ impl Cluster {
             .env("OVERLAY", manifests::overlay_dir(env))
             .env("ENVIRONMENT", env)
             .env("TAG", tag)
+            .env("TIMEOUT", timeout)
             .env("K", testbed::workspace_bin("k8s-apply"))
             .env("R", testbed::workspace_bin("rollout-wait"))
             .output()
