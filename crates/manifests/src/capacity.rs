@@ -25,6 +25,7 @@ pub struct Resources {
 }
 
 impl Resources {
+    #[must_use]
     pub const fn add(self, other: Self) -> Self {
         Self {
             cpu_millis: self.cpu_millis + other.cpu_millis,
@@ -33,6 +34,7 @@ impl Resources {
         }
     }
 
+    #[must_use]
     pub const fn times(self, n: u64) -> Self {
         Self {
             cpu_millis: self.cpu_millis * n,
@@ -42,6 +44,7 @@ impl Resources {
     }
 
     /// `percent` % of each figure, rounded down.
+    #[must_use]
     pub const fn percent(self, percent: u64) -> Self {
         Self {
             cpu_millis: self.cpu_millis * percent / 100,

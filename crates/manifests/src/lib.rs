@@ -1,4 +1,4 @@
-//! Dev-only helpers for CloudToLocalLLM's Kubernetes manifests (`manifests/k8s`): render an
+//! Dev-only helpers for `CloudToLocalLLM`'s Kubernetes manifests (`manifests/k8s`): render an
 //! overlay with `kubectl kustomize` into JSON values, walk the rendered objects, and the capacity
 //! arithmetic that says whether the development overlay fits its node group.
 //!

@@ -19,7 +19,6 @@ pub fn cpu_millis(value: &Value) -> Option<u64> {
 
 /// Memory as bytes: `128Mi`, `1Gi`, `500M`, `1e6`, a plain number. `None` when not a quantity.
 pub fn bytes(value: &Value) -> Option<u64> {
-    let text = text(value)?;
     const SUFFIXES: [(&str, u64); 10] = [
         ("Ki", 1 << 10),
         ("Mi", 1 << 20),
@@ -32,6 +31,7 @@ pub fn bytes(value: &Value) -> Option<u64> {
         ("T", 1_000_000_000_000),
         ("P", 1_000_000_000_000_000),
     ];
+    let text = text(value)?;
     for (suffix, factor) in SUFFIXES {
         if let Some(number) = text.strip_suffix(suffix) {
             return number.parse::<u64>().ok()?.checked_mul(factor);

@@ -3,7 +3,7 @@
 //! own schema for the one custom resource.
 //!
 //! kubernetes-validate knows built-in kinds only: for `ExternalSecret` it prints "Couldn't find
-//! schema" and passes. So the ExternalSecret is checked here against the `openAPIV3Schema` of the
+//! schema" and passes. So the `ExternalSecret` is checked here against the `openAPIV3Schema` of the
 //! CRD we keep (manifests/k8s/local/externalsecret-crd.yaml, the fields of external-secrets.io/v1
 //! we use), made strict (unknown fields refused), which is also what kube-sim enforces on apply.
 
@@ -58,6 +58,7 @@ fn every_rendered_object_validates_strictly_against_the_kubernetes_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let rendered = render_to_files(&kubectl, dir.path());
     let storage_class = manifests::manifests_dir().join("cluster/storageclass-gp3.yaml");
+    let deployer_rbac = manifests::manifests_dir().join("cluster/deployer-rbac.yaml");
     for (path, objects) in &rendered {
         let (ok, text) = kubernetes_validate(&validator, &[path]);
         assert!(ok, "{}:\n{text}", path.display());
@@ -86,11 +87,19 @@ fn every_rendered_object_validates_strictly_against_the_kubernetes_schemas() {
             "{warnings:#?}"
         );
     }
-    let (ok, text) = kubernetes_validate(&validator, &[&storage_class]);
-    assert!(
-        ok && text.contains("passed for resource storageclass/gp3"),
-        "{text}"
-    );
+    let (ok, text) = kubernetes_validate(&validator, &[&storage_class, &deployer_rbac]);
+    for resource in [
+        "storageclass/gp3",
+        "clusterrole/cloudtolocalllm-deployer",
+        "clusterrolebinding/cloudtolocalllm-deployer",
+        "role/cloudtolocalllm-deployer-environment",
+        "rolebinding/cloudtolocalllm-deployer-environment",
+    ] {
+        assert!(
+            ok && text.contains(&format!("passed for resource {resource}")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -201,11 +210,13 @@ fn checkov_passes_but_for_the_documented_skip_list() {
         .tempdir()
         .unwrap();
     let rendered = render_to_files(&kubectl, dir.path());
-    std::fs::copy(
-        manifests::manifests_dir().join("cluster/storageclass-gp3.yaml"),
-        dir.path().join("storageclass-gp3.yaml"),
-    )
-    .unwrap();
+    let mut cluster_objects = 0;
+    for file in ["storageclass-gp3.yaml", "deployer-rbac.yaml"] {
+        let text =
+            std::fs::read_to_string(manifests::manifests_dir().join("cluster").join(file)).unwrap();
+        cluster_objects += manifests::render::parse(&text).unwrap().len();
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
     let output = Command::new(&checkov)
         .arg("--config-file")
         .arg(&config)
@@ -239,14 +250,14 @@ fn checkov_passes_but_for_the_documented_skip_list() {
     assert!(output.status.success());
     assert_eq!(report["summary"]["parsing_errors"], 0);
     // It looked at everything: each overlay's objects, the pod template of each workload (checkov
-    // counts it as a resource of its own), and the StorageClass.
+    // counts it as a resource of its own), and the cluster setup.
     let objects: usize = rendered
         .iter()
         .map(|(_, o)| o.len() + manifests::objects::workloads(o).count())
         .sum();
     assert_eq!(
         report["summary"]["resource_count"].as_u64(),
-        Some(u64::try_from(objects).unwrap() + 1),
+        Some(u64::try_from(objects + cluster_objects).unwrap()),
         "{:#}",
         report["summary"]
     );

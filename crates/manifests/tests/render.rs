@@ -122,3 +122,26 @@ fn a_broken_overlay_is_a_clear_error() {
         "{message}"
     );
 }
+
+#[test]
+fn kubectl_1_35_renders_every_overlay_as_the_machines_kubectl_does() {
+    // kustomize ships inside kubectl; the workflow's kubectl and a laptop's may differ.
+    let Some(kubectl) = common::kubectl() else {
+        return;
+    };
+    let Some(other) = std::env::var_os("KUBECTL_1_35")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file())
+    else {
+        eprintln!("skipped: KUBECTL_1_35 is not set (scripts/test.sh sets it)");
+        return;
+    };
+    for env in manifests::OVERLAYS {
+        let dir = manifests::overlay_dir(env);
+        assert_eq!(
+            manifests::render(&kubectl, &dir).unwrap(),
+            manifests::render(&other, &dir).unwrap(),
+            "{env}"
+        );
+    }
+}

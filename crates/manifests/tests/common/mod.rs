@@ -4,6 +4,8 @@
 // Test helpers may unwrap: a panic with the value is the clearest failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
