@@ -1,41 +1,10 @@
 //! `kube-sim serve`: runs the simulator until interrupted, for the demo and for dry-running a
 //! pipeline from a shell. Prints one JSON line (server URL, kubeconfig path, pid) once ready.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-/// A Kubernetes API simulator over HTTPS, with controllers, scripted failures and fault injection.
-#[derive(Parser, Debug)]
-#[command(
-    name = "kube-sim",
-    version,
-    after_help = "Example:\n  kube-sim serve --kubeconfig-out /tmp/kube-sim.yaml &\n  kubectl --kubeconfig /tmp/kube-sim.yaml apply --server-side -f manifests/\n  kubectl --kubeconfig /tmp/kube-sim.yaml rollout status deployment/web"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve the API until interrupted (SIGINT/SIGTERM)
-    Serve {
-        /// Port on 127.0.0.1 (0 picks a free one)
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Write the kubeconfig here (mode 0600) instead of a temporary file
-        #[arg(long, value_name = "PATH")]
-        kubeconfig_out: Option<PathBuf>,
-        /// Scenario file (YAML or JSON): pace, nodes, faults, pod behaviours; see docs/kube-sim.md
-        #[arg(long, value_name = "FILE")]
-        scenario: Option<PathBuf>,
-        /// Simulated seconds per real second (overrides the scenario's pace)
-        #[arg(long)]
-        pace: Option<f64>,
-    },
-}
+use clap::Parser;
+use kube_sim::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -62,7 +62,7 @@ refused the credentials. See docs/eks-token.md.";
 #[derive(Parser, Debug)]
 #[command(
     name = "eks-token",
-    version,
+    version = build_info::VERSION,
     about = "EKS bearer tokens (ExecCredential, as `aws eks get-token`) and kubeconfigs that use them",
     after_help = EXAMPLES
 )]

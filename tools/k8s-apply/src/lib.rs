@@ -88,7 +88,7 @@ credentials, 124 --timeout ran out. See docs/k8s-apply.md.";
 #[derive(Parser, Debug)]
 #[command(
     name = "k8s-apply",
-    version,
+    version = build_info::VERSION,
     about = "Server-side apply of a set of Kubernetes manifests, in dependency order",
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,

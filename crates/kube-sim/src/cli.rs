@@ -1,0 +1,37 @@
+//! The `kube-sim` command line, in the library so that man pages and shell completions can be
+//! generated from it (crates/docgen) as they are for the tools.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A Kubernetes API simulator over HTTPS, with controllers, scripted failures and fault injection.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kube-sim",
+    version = build_info::VERSION,
+    after_help = "Example:\n  kube-sim serve --kubeconfig-out /tmp/kube-sim.yaml &\n  kubectl --kubeconfig /tmp/kube-sim.yaml apply --server-side -f manifests/\n  kubectl --kubeconfig /tmp/kube-sim.yaml rollout status deployment/web"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API until interrupted (SIGINT/SIGTERM)
+    Serve {
+        /// Port on 127.0.0.1 (0 picks a free one)
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Write the kubeconfig here (mode 0600) instead of a temporary file
+        #[arg(long, value_name = "PATH")]
+        kubeconfig_out: Option<PathBuf>,
+        /// Scenario file (YAML or JSON): pace, nodes, faults, pod behaviours; see docs/kube-sim.md
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Simulated seconds per real second (overrides the scenario's pace)
+        #[arg(long)]
+        pace: Option<f64>,
+    },
+}
