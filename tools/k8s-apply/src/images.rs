@@ -523,11 +523,44 @@ fn tag_problem(image: &str, expected: &str) -> Option<String> {
     }
 }
 
-/// `--expect-tag TAG`: every image of the set must be tagged TAG. The error lists every offending
-/// container (exit 2, before anything is applied).
-pub fn check_tags(set: &ManifestSet, expected: &str) -> Result<(), StageError> {
-    let offenders: Vec<String> = images(set)
+/// Whether `--expect-tag-for PREFIX` covers an image: its repository, as written or in full
+/// (`docker.io/team/api` for `team/api`), is PREFIX or lies under it. The match stops at a path
+/// boundary, so `docker.io/team` does not cover `docker.io/team-tools/x`.
+fn in_scope(image: &str, scopes: &[String]) -> bool {
+    if scopes.is_empty() {
+        return true;
+    }
+    let Ok(parsed) = ImageRef::parse(image) else {
+        // An unparsable reference is reported by the tag check whatever its scope.
+        return true;
+    };
+    let spellings = [parsed.repository(), parsed.canonical_repository()];
+    scopes.iter().any(|scope| {
+        let scope = scope.trim_end_matches('/');
+        spellings.iter().any(|repository| {
+            repository == scope
+                || repository
+                    .strip_prefix(scope)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    })
+}
+
+/// `--expect-tag TAG`: every image of the set (or, with `--expect-tag-for`, every image from
+/// those repositories) must be tagged TAG. The error lists every offending container (exit 2,
+/// before anything is applied).
+pub fn check_tags(set: &ManifestSet, expected: &str, scopes: &[String]) -> Result<(), StageError> {
+    let in_set = images(set);
+    if !scopes.is_empty() && !in_set.iter().any(|image| in_scope(&image.image, scopes)) {
+        return Err(StageError::invalid_input(format!(
+            "--expect-tag-for {}: no image of the set comes from there, so --expect-tag {expected} checks nothing",
+            scopes.join(", ")
+        ))
+        .with_hint("name the repositories your pipeline builds, e.g. --expect-tag-for docker.io/team/"));
+    }
+    let offenders: Vec<String> = in_set
         .into_iter()
+        .filter(|image| in_scope(&image.image, scopes))
         .filter_map(|image| {
             let why = tag_problem(&image.image, expected)?;
             let object = match &image.namespace {

@@ -53,12 +53,15 @@ pub use apply::{Action, AppliedObject, Mode, Report, SetSource};
 
 const EXAMPLES: &str = "\
 Examples:
-  # Apply a directory of manifests with the kubeconfig's current context
-  k8s-apply -f manifests/ -R
+  # Apply every manifest under a directory with the kubeconfig's current context
+  k8s-apply -f examples/ -R
 
-  # A kustomize overlay on stdin, with the image the pipeline just built
+  # A kustomize overlay on stdin, with the images the pipeline just built; every image from
+  # the app's registry namespace must carry the tag (postgres keeps its own)
   kubectl kustomize manifests/k8s/overlays/production \\
-    | k8s-apply -f - --set-image api=registry.example/api:1.4.2 --expect-tag 1.4.2
+    | k8s-apply -f - --set-image web=docker.io/cloudtolocalllm/web:1.4.2 \\
+        --set-image api=docker.io/cloudtolocalllm/api:1.4.2 \\
+        --expect-tag 1.4.2 --expect-tag-for docker.io/cloudtolocalllm/
 
   # Take over fields another manager (kubectl, helm) owns
   k8s-apply -f app.yaml --force-conflicts
@@ -85,7 +88,7 @@ credentials, 124 --timeout ran out. See docs/k8s-apply.md.";
 #[derive(Parser, Debug)]
 #[command(
     name = "k8s-apply",
-    version,
+    version = build_info::VERSION,
     about = "Server-side apply of a set of Kubernetes manifests, in dependency order",
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,
@@ -105,8 +108,8 @@ pub struct Cli {
 pub enum Command {
     /// Show what applying would change, per object, from the server's dry run (exit 1 when
     /// something would change, like `diff`)
-    #[command(after_help = "Examples:\n  k8s-apply diff -f manifests/ -R\n  \
-        kubectl kustomize overlays/production | k8s-apply diff -f -\n\n\
+    #[command(after_help = "Examples:\n  k8s-apply diff -f examples/shop.yaml\n  \
+        kubectl kustomize manifests/k8s/overlays/production | k8s-apply diff -f -\n\n\
         Secret values are never shown: a changed value reads as (changed).")]
     Diff(Box<ApplyArgs>),
     /// List the recorded revisions of a release (JSON on stdout, a table on stderr)
@@ -180,6 +183,10 @@ pub struct ApplyArgs {
     /// Fail before applying unless every image has this tag
     #[arg(long, value_name = "TAG")]
     pub expect_tag: Option<String>,
+    /// Check --expect-tag only on images from this repository or under it (repeatable), e.g. the
+    /// registry namespace the pipeline pushes to; third-party images keep their own tags
+    #[arg(long, value_name = "REPOSITORY", requires = "expect_tag")]
+    pub expect_tag_for: Vec<String>,
     /// Apply the set as this release: deploy lock, a recorded revision, applyset membership labels
     #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
     pub release: Option<String>,
@@ -264,6 +271,7 @@ impl RollbackArgs {
             recursive: false,
             set_image: Vec::new(),
             expect_tag: None,
+            expect_tag_for: Vec::new(),
             release: Some(self.release.clone()),
             flags: self.flags.clone(),
         }

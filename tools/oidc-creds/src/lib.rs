@@ -50,7 +50,7 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(
     name = "oidc-creds",
-    version,
+    version = build_info::VERSION,
     about = "Exchange a CI job's OIDC token for temporary AWS credentials (STS AssumeRoleWithWebIdentity)",
     after_help = EXAMPLES
 )]

@@ -75,7 +75,7 @@ See docs/rollout-wait.md.";
 #[derive(Parser, Debug)]
 #[command(
     name = "rollout-wait",
-    version,
+    version = build_info::VERSION,
     about = "Wait until a release's objects are healthy; fail fast with the reason when they cannot be",
     after_help = EXAMPLES
 )]

@@ -53,6 +53,9 @@ pub enum Behaviour {
     /// Its configuration cannot be assembled (a missing Secret or ConfigMap, or a key of one):
     /// `CreateContainerConfigError`, never starts.
     ConfigError,
+    /// A volume's Secret or ConfigMap is missing: the kubelet cannot mount it, reports
+    /// `FailedMount` on the pod again and again, and the container stays `ContainerCreating`.
+    MountError,
 }
 
 impl Default for Behaviour {
@@ -75,6 +78,7 @@ impl FromStr for Behaviour {
             "never-ready" => Some(Self::NeverReady),
             "unschedulable" => Some(Self::Unschedulable),
             "config-error" | "create-container-config-error" => Some(Self::ConfigError),
+            "mount-error" | "failed-mount" => Some(Self::MountError),
             other => other
                 .strip_prefix("slow-")
                 .or_else(|| other.strip_prefix("ready-after-"))
@@ -83,7 +87,7 @@ impl FromStr for Behaviour {
         };
         parsed.ok_or_else(|| {
             format!(
-                "unknown behaviour {text:?}: use ready, slow-<N>s, pull-error, crash-loop, oom, never-ready, unschedulable or config-error"
+                "unknown behaviour {text:?}: use ready, slow-<N>s, pull-error, crash-loop, oom, never-ready, unschedulable, config-error or mount-error"
             )
         })
     }
@@ -107,6 +111,7 @@ impl fmt::Display for Behaviour {
             Self::NeverReady => f.write_str("never-ready"),
             Self::Unschedulable => f.write_str("unschedulable"),
             Self::ConfigError => f.write_str("config-error"),
+            Self::MountError => f.write_str("mount-error"),
         }
     }
 }
@@ -207,7 +212,8 @@ pub struct Script {
     pub run_secs: u64,
     /// Custom log lines; empty for the built-in ones.
     pub logs: Vec<String>,
-    /// With [`Behaviour::ConfigError`]: what is missing, in the kubelet's words.
+    /// With [`Behaviour::ConfigError`] and [`Behaviour::MountError`]: what is missing, in the
+    /// kubelet's words.
     pub config_error: Option<String>,
     /// How long it takes to stop after SIGTERM, when a rule says (simulated seconds).
     pub stop_secs: Option<u64>,
@@ -235,6 +241,14 @@ impl Script {
         Self {
             config_error: Some(message),
             ..Self::plain(Behaviour::ConfigError)
+        }
+    }
+
+    /// A container of a pod whose volume cannot be mounted (`message` says which and why).
+    pub fn mount_error(message: String) -> Self {
+        Self {
+            config_error: Some(message),
+            ..Self::plain(Behaviour::MountError)
         }
     }
 
@@ -324,6 +338,7 @@ pub fn by_image(image: &str) -> Behaviour {
         "never-ready" => Behaviour::NeverReady,
         "unschedulable" => Behaviour::Unschedulable,
         "config-error" => Behaviour::ConfigError,
+        "mount-error" => Behaviour::MountError,
         other => other
             .parse::<Behaviour>()
             .ok()

@@ -154,6 +154,55 @@ pub fn report(
         }
         Behaviour::NeverReady => running(pod, container, script, start, now, None),
         Behaviour::ConfigError => config_failing(pod, container, script, start, now),
+        Behaviour::MountError => mount_failing(pod, container, script, start, now),
+    }
+}
+
+/// The kubelet's volume manager retries a failed mount after 500 ms, doubling up to 2m2s.
+const MOUNT_RETRY_FIRST_MS: i64 = 500;
+const MOUNT_RETRY_MAX_MS: i64 = 122_000;
+
+/// A volume that cannot be mounted: the pod never gets its containers created; the kubelet
+/// reports `FailedMount` on the pod (no container field path) on every retry.
+fn mount_failing(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    script: &Script,
+    start: i64,
+    now: i64,
+) -> Report {
+    let message = script
+        .config_error
+        .clone()
+        .unwrap_or_else(|| "MountVolume.SetUp failed".to_owned());
+    let (mut attempts, mut last, mut delay) = (1_i64, start, MOUNT_RETRY_FIRST_MS);
+    while last + delay <= now {
+        last += delay;
+        attempts += 1;
+        delay = (delay * 2).min(MOUNT_RETRY_MAX_MS);
+    }
+    let events = vec![occurrence(
+        "FailedMount",
+        true,
+        message,
+        attempts,
+        start,
+        last,
+    )];
+    let state = json!({ "waiting": { "reason": "ContainerCreating" } });
+    let mut status = status(pod, c, &state, &json!({}), false, 0, false);
+    if let Some(map) = status.as_object_mut() {
+        map.remove("containerID");
+    }
+    Report {
+        status,
+        ready: false,
+        started: false,
+        finished: None,
+        ready_changed_ms: start,
+        next_ms: Some(last + delay),
+        events,
+        logs: ContainerLogs::default(),
     }
 }
 
@@ -660,7 +709,8 @@ fn lines(c: &Container<'_>, script: &Script, start: i64, end: Option<Run>) -> Ve
         Behaviour::Ready { .. }
         | Behaviour::PullError
         | Behaviour::Unschedulable
-        | Behaviour::ConfigError => {
+        | Behaviour::ConfigError
+        | Behaviour::MountError => {
             out.push(format!("{t0} listening on :{}", c.port));
             if let Some(run) = end {
                 out.push(format!("{} done", time(run.finished)));
@@ -848,6 +898,21 @@ mod tests {
         );
         assert_eq!(r.status["state"]["waiting"]["reason"], "ImagePullBackOff");
         assert!(!r.started);
+    }
+
+    #[test]
+    fn a_failed_mount_waits_in_container_creating_and_retries_with_back_off() {
+        let spec = spec();
+        let c = Container::from_spec(&spec, "10.0.0.1");
+        let message = "MountVolume.SetUp failed for volume \"db\" : secret \"db\" not found";
+        let script = Script::mount_error(message.into());
+        // Retries at 0.5, 1.5, 3.5, 7.5 and 15.5 s; the next at 31.5 s.
+        let r = report(facts(RestartPolicy::Always), &c, &script, 0, 25_000);
+        assert_eq!(r.status["state"]["waiting"]["reason"], "ContainerCreating");
+        assert!(!r.started && !r.ready);
+        let failed = r.events.iter().find(|e| e.reason == "FailedMount").unwrap();
+        assert_eq!((failed.message.as_str(), failed.count), (message, 6));
+        assert_eq!((failed.last_ms, r.next_ms), (15_500, Some(31_500)));
     }
 
     #[test]

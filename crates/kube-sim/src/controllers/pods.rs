@@ -97,9 +97,14 @@ fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
         .and_then(Value::as_array)
         .map(|c| c.iter().collect())
         .unwrap_or_default();
+    // Like the kubelet: nothing starts until every volume is mounted.
+    let unmountable = missing_volume(pass, pod);
     let scripts = containers
         .iter()
         .map(|c| {
+            if let Some(message) = &unmountable {
+                return Script::mount_error(message.clone());
+            }
             // Like the kubelet: no container is created while its configuration is missing.
             if let Some(missing) = missing_config(pass, meta::namespace(pod), c) {
                 return Script::config_error(missing);
@@ -123,6 +128,57 @@ fn decide(pass: &Pass<'_>, pod: &Value) -> PodRuntime {
             .collect(),
         stopping_since_ms: None,
     }
+}
+
+/// The first volume whose Secret or ConfigMap (directly or through a projected volume) the
+/// namespace lacks, as the kubelet's `FailedMount` event says it; `optional` ones do not count.
+fn missing_volume(pass: &Pass<'_>, pod: &Value) -> Option<String> {
+    let namespace = meta::namespace(pod);
+    let exists = |plural: &str, name: &str| {
+        pass.store
+            .get(&crate::store::ObjectKey {
+                group: String::new(),
+                plural: plural.to_owned(),
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            })
+            .is_some()
+    };
+    let required = |r: &Value| r.get("optional").and_then(Value::as_bool) != Some(true);
+    let volumes = pod
+        .pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for volume in volumes {
+        let mut sources: Vec<(&str, &str, &str)> = Vec::new();
+        if let Some(r) = volume.get("secret").filter(|r| required(r)) {
+            sources.push(("secrets", "secret", meta::text(r, "/secretName")));
+        }
+        if let Some(r) = volume.get("configMap").filter(|r| required(r)) {
+            sources.push(("configmaps", "configmap", meta::text(r, "/name")));
+        }
+        let projected = volume
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        for source in projected {
+            if let Some(r) = source.get("secret").filter(|r| required(r)) {
+                sources.push(("secrets", "secret", meta::text(r, "/name")));
+            }
+            if let Some(r) = source.get("configMap").filter(|r| required(r)) {
+                sources.push(("configmaps", "configmap", meta::text(r, "/name")));
+            }
+        }
+        if let Some((_, noun, name)) = sources.into_iter().find(|(p, _, n)| !exists(p, n)) {
+            return Some(format!(
+                "MountVolume.SetUp failed for volume \"{}\" : {noun} \"{name}\" not found",
+                meta::text(volume, "/name")
+            ));
+        }
+    }
+    None
 }
 
 /// The first Secret or ConfigMap (or key of one) a container's environment needs and the
@@ -336,7 +392,7 @@ fn run_containers(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, start:
     let stored = pass.set_status(Kind::Pod, pod, status);
     let next = reports.iter().filter_map(|(_, r)| r.next_ms).min();
 
-    for (container, report) in &reports {
+    for (index, (container, report)) in reports.iter().enumerate() {
         for o in &report.events {
             let event = Event {
                 reason: o.reason,
@@ -345,8 +401,17 @@ fn run_containers(pass: &mut Pass<'_>, pod: &Value, runtime: &PodRuntime, start:
                 component: "kubelet",
                 host: Some(&node),
                 field_path: None,
-            }
-            .in_container(container.name);
+            };
+            // A failed mount is about the pod, not a container: reported once, without a field
+            // path.
+            let event = if o.reason == "FailedMount" {
+                if index > 0 {
+                    continue;
+                }
+                event
+            } else {
+                event.in_container(container.name)
+            };
             events::ensure(
                 pass,
                 &stored,

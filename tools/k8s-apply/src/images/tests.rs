@@ -272,7 +272,7 @@ fn expect_tag_passes_when_every_image_is_at_the_tag() {
     let text = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: a, image: 'localhost:5000/a:1.4'}}\n  - {{name: b, image: 'b:1.4@{DIGEST}'}}\n"
     );
-    check_tags(&set(&text), "1.4").unwrap();
+    check_tags(&set(&text), "1.4", &[]).unwrap();
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn expect_tag_lists_every_offender() {
     let text = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - {{name: ok, image: 'a:1.4'}}\n  - {{name: untagged, image: 'localhost:5000/b'}}\n  - {{name: latest, image: 'c:latest'}}\n  - {{name: other, image: 'd:1.3'}}\n  - {{name: digest, image: 'e@{DIGEST}'}}\n  - {{name: broken, image: 'F:1.4'}}\n"
     );
-    let error = check_tags(&set(&text), "1.4").unwrap_err();
+    let error = check_tags(&set(&text), "1.4", &[]).unwrap_err();
     assert_eq!(error.exit_code(), 2);
     let lines: Vec<&str> = error.message().lines().collect();
     assert_eq!(lines[0], "--expect-tag 1.4: 5 images are not at that tag:");
@@ -341,4 +341,44 @@ proptest! {
         prop_assert_eq!(parsed.tag, tag);
         prop_assert_eq!(parsed.digest, digest);
     }
+}
+
+#[test]
+fn expect_tag_for_checks_only_the_named_repositories() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: web, image: 'docker.io/team/web:abc'}\n  - {name: api, image: 'team/api:abc'}\n  - {name: db, image: 'postgres:17.6'}\n  - {name: tools, image: 'docker.io/team-tools/x:1'}\n";
+    // The app's images (both spellings of Docker Hub) are at the tag; postgres and the
+    // look-alike namespace are out of scope.
+    check_tags(&set(text), "abc", &["docker.io/team/".to_owned()]).unwrap();
+    check_tags(&set(text), "abc", &["team".to_owned()]).unwrap();
+    let error = check_tags(&set(text), "def", &["docker.io/team".to_owned()]).unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    assert!(
+        error
+            .message()
+            .starts_with("--expect-tag def: 2 images are not at that tag:"),
+        "{}",
+        error.message()
+    );
+    assert!(!error.message().contains("postgres") && !error.message().contains("team-tools"));
+    // Unscoped, every image counts.
+    let error = check_tags(&set(text), "abc", &[]).unwrap_err();
+    assert!(
+        error
+            .message()
+            .starts_with("--expect-tag abc: 2 images are not at that tag:"),
+        "{}",
+        error.message()
+    );
+}
+
+#[test]
+fn expect_tag_for_a_repository_the_set_does_not_use_is_an_error() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: db, image: 'postgres:17.6'}\n";
+    let error = check_tags(&set(text), "abc", &["docker.io/team/".to_owned()]).unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    assert!(
+        error.message().contains("checks nothing"),
+        "{}",
+        error.message()
+    );
 }
