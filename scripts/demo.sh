@@ -129,15 +129,18 @@ operator "$bin/eks-token" kubeconfig --cluster "$EKS_CLUSTER" --alias developmen
   --out "$state/kubeconfig" --exec-command "$bin/eks-token" </dev/null >/dev/null
 export KUBECONFIG="$state/kubeconfig"
 operator "$bin/k8s-apply" init-cluster --env development </dev/null >/dev/null
-# The Secret the app reads: what the External Secrets operator (or an operator by hand) creates
-# from AWS Secrets Manager. Values are made here and never printed.
-db_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# What a real cluster's add-ons provide and kube-sim lacks: the ExternalSecret CRD.
+kubectl kustomize manifests/k8s/local | operator "$bin/k8s-apply" -f - >/dev/null
+# The Secret the app reads: what the External Secrets operator creates from AWS Secrets Manager
+# (manifests/k8s/README.md, "Secrets"). The password is made here and never printed.
+db_password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 operator kubectl create namespace cloudtolocalllm --dry-run=client -o yaml | operator kubectl apply -f - >/dev/null
-operator kubectl -n cloudtolocalllm create secret generic cloudtolocalllm-db \
-  --from-literal=username=cloudtolocalllm --from-literal=password="$db_password" \
+operator kubectl -n cloudtolocalllm create secret generic cloudtolocalllm-database \
+  --from-literal=POSTGRES_USER=cloudtolocalllm --from-literal=POSTGRES_DB=cloudtolocalllm \
+  --from-literal=POSTGRES_PASSWORD="$db_password" \
   --dry-run=client -o yaml | operator kubectl apply -f - >/dev/null
 unset db_password
-echo "cluster $EKS_CLUSTER recorded as development; secret/cloudtolocalllm-db created" >&2
+echo "cluster $EKS_CLUSTER recorded as development; ExternalSecret CRD applied; secret/cloudtolocalllm-database created" >&2
 
 # --- the pipeline, exactly as the workflow runs it
 sha=$(git rev-parse HEAD 2>/dev/null || echo 0123456789abcdef0123456789abcdef01234567)
@@ -197,7 +200,7 @@ for r in doc.get("revisions", []):
     for i in r.get("images", []):
         ref = (i.get("image", "") if isinstance(i, dict) else str(i)).rsplit("/", 1)[-1]
         name, _, tag = ref.partition(":")
-        images.append(f"{name}:{tag[:12]}")
+        images.append(f"{name}:{tag[:12] if len(tag) == 40 else tag}")
     images = " ".join(sorted(set(images)))
     src = f" (rollback of {r['sourceRevision']})" if r.get("sourceRevision") else ""
     print(f"  {r.get('revision'):>3}  {r.get('status', ''):<10} {images[:90]}{src}")

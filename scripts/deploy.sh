@@ -173,11 +173,10 @@ export KUBECONFIG=$work/kubeconfig
 cluster_args=(--release "$RELEASE" -n "$NAMESPACE" --env "$env_name")
 begin_stage "apply + wait"
 set +e
-# No --expect-tag: it requires every image of the set at the tag, and PostgreSQL's image has its
-# own (k8s-apply has no way yet to scope the check to the app's images). --set-image sets both.
+# --expect-tag-for: the check covers the app's own images; PostgreSQL's keeps its pinned tag.
 "$k8s_apply" -f "$rendered" "${cluster_args[@]}" \
   --set-image "web=$registry/web:$image_tag" --set-image "api=$registry/api:$image_tag" \
-  </dev/null |
+  --expect-tag "$image_tag" --expect-tag-for "$registry/" </dev/null |
   tee "$out/k8s-apply.json" |
   "$rollout_wait" --timeout "$rollout_timeout" >"$out/rollout-wait.json"
 statuses=("${PIPESTATUS[@]}")

@@ -205,9 +205,5 @@ fn bad_usage_and_bad_manifests_change_nothing() {
         setup.bed.oidc().issued().is_empty(),
         "failed before any credential"
     );
-    let namespaces = setup.kubectl(&["get", "namespaces", "-o", "name"]);
-    assert!(
-        !namespaces.contains("namespace/cloudtolocalllm"),
-        "{namespaces}"
-    );
+    assert!(common::release_states(&setup).0.is_empty(), "no revision");
 }

@@ -106,7 +106,50 @@ impl Setup {
             "init-cluster: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // What the overlay expects of the cluster (manifests/k8s/local/kustomization.yaml): the
+        // ExternalSecret CRD, and the Secret the External Secrets operator would have made.
+        let local = testbed::workspace_root().join("manifests/k8s/local");
+        let crd = setup.kubectl(&["kustomize", &local.display().to_string()]);
+        setup.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &crd);
+        setup.kubectl(&["create", "namespace", NAMESPACE]);
+        setup.kubectl(&[
+            "-n",
+            NAMESPACE,
+            "create",
+            "secret",
+            "generic",
+            "cloudtolocalllm-database",
+            "--from-literal=POSTGRES_USER=cloudtolocalllm",
+            "--from-literal=POSTGRES_DB=cloudtolocalllm",
+            "--from-literal=POSTGRES_PASSWORD=pipeline-tests-password",
+        ]);
         setup
+    }
+
+    fn kubectl_stdin(&self, args: &[&str], stdin: &str) {
+        let mut child = self
+            .command(Path::new(&kubectl()))
+            .args(args)
+            .env("KUBECONFIG", self.operator_kubeconfig())
+            .env("AWS_PROFILE", testbed::OPERATOR_PROFILE)
+            .env("KUBECACHEDIR", self.dir.path().join("kubectl-cache"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A command with nothing of the machine's environment but PATH, and the bed's variables.
