@@ -83,6 +83,35 @@ fn a_bad_scenario_file_is_exit_2_with_the_reason() {
 }
 
 #[test]
+fn eks_token_mode_needs_both_flags_and_a_local_http_sts() {
+    for (args, why) in [
+        (&["--eks-cluster", "dev"][..], "--sts-endpoint"),
+        (
+            &["--sts-endpoint", "http://127.0.0.1:1"][..],
+            "--eks-cluster",
+        ),
+        (
+            &[
+                "--eks-cluster",
+                "dev",
+                "--sts-endpoint",
+                "https://sts.amazonaws.com",
+            ][..],
+            "http://",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kube-sim"))
+            .arg("serve")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn every_scenario_example_in_the_docs_loads() {
     let docs = std::fs::read_to_string(testbed::workspace_root().join("docs/kube-sim.md")).unwrap();
     let blocks: Vec<&str> = docs
