@@ -34,6 +34,10 @@ enum Command {
         /// Simulated seconds per real second (overrides the scenario's pace)
         #[arg(long)]
         pace: Option<f64>,
+        /// Append every request answered (method, path, status, arrival and answer times in
+        /// microseconds) to FILE, one JSON object a line: for counting a client's round trips
+        #[arg(long, value_name = "FILE")]
+        request_log: Option<PathBuf>,
     },
 }
 
@@ -44,7 +48,19 @@ fn main() -> ExitCode {
         kubeconfig_out,
         scenario,
         pace,
+        request_log,
     } = cli.command;
+    let request_log = match request_log
+        .as_deref()
+        .map(std::fs::File::create)
+        .transpose()
+    {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("kube-sim: cannot write the request log: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut scenario = match scenario
         .as_deref()
         .map(kube_sim::Scenario::load)
@@ -72,6 +88,9 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Some(file) = request_log {
+        sim.sim().requests.write_to(file);
+    }
     let ready = serde_json::json!({
         "server": sim.url(),
         "kubeconfig": sim.kubeconfig_path(),
