@@ -1146,9 +1146,19 @@ async fn valid_counterparts_are_accepted() {
     let mut ports = service();
     ports["metadata"]["name"] = json!("web-ports");
     ports["spec"]["ports"] = json!([{ "name": "http", "port": 80, "targetPort": 0 }, { "name": "https", "port": 443, "targetPort": 8443 }]);
+    // A StatefulSet's containers mount its claim templates by name, with no matching volume.
+    let mut claims = workload("StatefulSet");
+    claims["metadata"]["name"] = json!("db");
+    claims["spec"]["volumeClaimTemplates"] = json!([{ "metadata": { "name": "data" },
+        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "1Gi" } } } }]);
+    container(&mut claims)["volumeMounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "data", "mountPath": "/var/lib/data" }));
     let valid = [
         deployment(),
         workload("StatefulSet"),
+        claims,
         workload("DaemonSet"),
         workload("ReplicaSet"),
         pod(),

@@ -43,7 +43,7 @@ Examples:
   eks-token token --cluster prod --region eu-west-1
 
   # Keyless in GitHub Actions: web identity -> STS -> token
-  oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy | eks-token token --cluster prod
+  oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy --region eu-west-1 | eks-token token --cluster prod
 
   # Sign as another role
   eks-token token --cluster prod --role-arn arn:aws:iam::123456789012:role/eks-admin
@@ -79,7 +79,7 @@ pub enum Command {
     /// Print an ExecCredential with a token for the cluster (kubeconfig exec plugin)
     #[command(
         after_help = "Examples:\n  eks-token token --cluster prod --region eu-west-1\n  \
-        oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy | eks-token token --cluster prod\n\n\
+        oidc-creds --role-arn arn:aws:iam::123456789012:role/deploy --region eu-west-1 | eks-token token --cluster prod\n\n\
         The token is cached under $XDG_CACHE_HOME/pipewright/eks-token (or ~/.cache/…) until a minute \
         before it expires; --no-cache signs a fresh one."
     )]

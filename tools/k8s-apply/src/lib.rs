@@ -53,8 +53,8 @@ pub use apply::{Action, AppliedObject, Mode, Report, SetSource};
 
 const EXAMPLES: &str = "\
 Examples:
-  # Apply a directory of manifests with the kubeconfig's current context
-  k8s-apply -f manifests/ -R
+  # Apply every manifest under a directory with the kubeconfig's current context
+  k8s-apply -f examples/ -R
 
   # A kustomize overlay on stdin, with the image the pipeline just built
   kubectl kustomize manifests/k8s/overlays/production \\
@@ -105,8 +105,8 @@ pub struct Cli {
 pub enum Command {
     /// Show what applying would change, per object, from the server's dry run (exit 1 when
     /// something would change, like `diff`)
-    #[command(after_help = "Examples:\n  k8s-apply diff -f manifests/ -R\n  \
-        kubectl kustomize overlays/production | k8s-apply diff -f -\n\n\
+    #[command(after_help = "Examples:\n  k8s-apply diff -f examples/shop.yaml\n  \
+        kubectl kustomize manifests/k8s/overlays/production | k8s-apply diff -f -\n\n\
         Secret values are never shown: a changed value reads as (changed).")]
     Diff(Box<ApplyArgs>),
     /// List the recorded revisions of a release (JSON on stdout, a table on stderr)

@@ -120,7 +120,37 @@ fn selector_and_template(
             );
         }
     }
-    template_body(errs, template, &template_path, restart);
+    if noun == "statefulset" {
+        template_body(
+            errs,
+            &with_claim_volumes(spec, template),
+            &template_path,
+            restart,
+        );
+    } else {
+        template_body(errs, template, &template_path, restart);
+    }
+}
+
+/// A StatefulSet's containers may mount its `volumeClaimTemplates` by name: the controller adds
+/// one volume per claim to every pod it makes, and the real server validates the template as such.
+fn with_claim_volumes(spec: &Value, template: &Value) -> Value {
+    let claims: Vec<Value> = fields::array_at(spec, "volumeClaimTemplates")
+        .iter()
+        .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+        .map(|name| json!({ "name": name, "persistentVolumeClaim": { "claimName": name } }))
+        .collect();
+    if claims.is_empty() {
+        return template.clone();
+    }
+    let mut template = template.clone();
+    let volumes = &mut template["spec"]["volumes"];
+    if let Some(list) = volumes.as_array_mut() {
+        list.extend(claims);
+    } else {
+        *volumes = Value::Array(claims);
+    }
+    template
 }
 
 fn template_body(errs: &mut Errors, template: &Value, path: &Path, restart: &[&str]) {
