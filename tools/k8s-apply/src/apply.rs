@@ -374,6 +374,18 @@ async fn first_reads(
         versions.dedup();
         versions
     });
+    // Only a set that holds the release's Namespace reads it (a deployer may not be allowed to).
+    let has_own_namespace = files.as_ref().is_some_and(|loaded| {
+        loaded.documents().iter().any(|doc| {
+            doc.object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
+                && doc.object.get("kind").and_then(|v| v.as_str()) == Some("Namespace")
+                && doc
+                    .object
+                    .pointer("/metadata/name")
+                    .and_then(|v| v.as_str())
+                    == Some(connection.namespace.as_str())
+        })
+    });
     // Under the lock the revisions are read again: reading them now too is only needed without
     // one (a dry run) or to find what a rollback restores.
     let list_now = locking.is_none() || source != SetSource::Files;
@@ -401,9 +413,10 @@ async fn first_reads(
             }
         },
         async {
-            match (locking, &input_versions) {
-                (Some(_), Some(_)) => read_own_namespace(connection).await,
-                _ => Ok(Before::Unread),
+            if locking.is_some() && has_own_namespace {
+                read_own_namespace(connection).await
+            } else {
+                Ok(Before::Unread)
             }
         },
     );

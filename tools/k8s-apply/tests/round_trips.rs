@@ -206,3 +206,28 @@ fn a_re_apply_with_nothing_new_writes_no_record_and_lists_no_history() {
         "no member is written before the lock is held:\n{all}"
     );
 }
+
+#[test]
+fn a_set_without_the_release_namespace_never_reads_it() {
+    // A deployer bound to its namespace may not be allowed to read Namespaces: only a set that
+    // holds the release's Namespace reads it.
+    let sim = KubeSim::start(Config::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let namespace = write(
+        dir.path(),
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n"),
+    );
+    k8s_apply(sim.kubeconfig_path(), &["-f", &namespace]).assert_code(0);
+    let without = set(1)
+        .split_once("---\n")
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap();
+    let log = apply_logged(&sim, dir.path(), &without);
+    let all = show(&log);
+    assert!(
+        matching(&log, "GET", |p| p == format!("/api/v1/namespaces/{NS}")).is_empty(),
+        "{all}"
+    );
+    assert_eq!(matching(&log, "PATCH", is_member).len(), 3, "{all}");
+}
