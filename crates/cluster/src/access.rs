@@ -80,12 +80,25 @@ pub async fn connect(ctx: &Ctx, args: &ClusterArgs) -> Result<Connection, StageE
     connect_with(ctx.environment(), args).await
 }
 
+/// Sets up the client as [`connect`] does, without asking the API server anything yet: for a
+/// caller that sends [`Connection::check`] together with its first reads (against a remote API
+/// server each request in a row costs a round trip), and reports the check's error first.
+pub async fn connect_unchecked(ctx: &Ctx, args: &ClusterArgs) -> Result<Connection, StageError> {
+    client_for(ctx.environment(), args).await
+}
+
 /// Connects with an explicit environment (for callers without a `Ctx`: benchmarks, tests).
 ///
 /// Errors: a missing or unreadable kubeconfig, an unknown context or an incomplete in-cluster
 /// setup is `invalid-input` (exit 2); a server that cannot be reached after retries is
 /// `unavailable` and one that refuses the credentials `unauthorized` (exit 3).
 pub async fn connect_with(env: &Env, args: &ClusterArgs) -> Result<Connection, StageError> {
+    let mut connection = client_for(env, args).await?;
+    connection.server_version = connection.check().await?;
+    Ok(connection)
+}
+
+async fn client_for(env: &Env, args: &ClusterArgs) -> Result<Connection, StageError> {
     let (mut config, context, source) = match kubeconfig::locate(env, args.kubeconfig.as_deref())? {
         Found::Files { paths, config } => {
             let context = kubeconfig::choose_context(&config, args.context.as_deref(), &paths)?;
@@ -125,24 +138,31 @@ pub async fn connect_with(env: &Env, args: &ClusterArgs) -> Result<Connection, S
     let client = kube::Client::try_from(config).map_err(|e| {
         StageError::invalid_input(format!("cannot set up a client for {server}: {e}"))
     })?;
-    let mut connection = Connection {
+    Ok(Connection {
         client,
         namespace,
         server,
         context,
         source,
         server_version: String::new(),
-    };
-    let what = format!("contacting the API server, {}", connection.describe());
-    let info = retry(&what, || connection.client.apiserver_version())
-        .await
-        .map_err(|e| api_error(&what, &e))?;
-    connection.server_version = info.git_version;
-    tracing::debug!(
-        "connected to {} (Kubernetes {}), namespace {}",
-        connection.describe(),
-        connection.server_version,
-        connection.namespace
-    );
-    Ok(connection)
+    })
+}
+
+impl Connection {
+    /// Asks the API server for its version: a wrong address, a refused credential or a CA that
+    /// does not match fails here, with exit 3 and a message naming the server. Returns the
+    /// server's `gitVersion`.
+    pub async fn check(&self) -> Result<String, StageError> {
+        let what = format!("contacting the API server, {}", self.describe());
+        let info = retry(&what, || self.client.apiserver_version())
+            .await
+            .map_err(|e| api_error(&what, &e))?;
+        tracing::debug!(
+            "connected to {} (Kubernetes {}), namespace {}",
+            self.describe(),
+            info.git_version,
+            self.namespace
+        );
+        Ok(info.git_version)
+    }
 }

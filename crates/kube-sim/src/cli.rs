@@ -40,5 +40,9 @@ pub enum Command {
         /// EKS-token mode: the STS stand-in (e.g. moto) that verifies tokens, `http://HOST:PORT`
         #[arg(long, value_name = "URL", requires = "eks_cluster")]
         sts_endpoint: Option<String>,
+        /// Append every request answered (method, path, status, arrival and answer times in
+        /// microseconds) to FILE, one JSON object a line: for counting a client's round trips
+        #[arg(long, value_name = "FILE")]
+        request_log: Option<PathBuf>,
     },
 }

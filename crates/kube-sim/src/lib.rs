@@ -27,6 +27,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod protobuf;
 pub mod rbac;
+pub mod requests;
 pub mod resources;
 pub mod scenario;
 pub mod selectors;

@@ -17,7 +17,19 @@ fn main() -> ExitCode {
         pace,
         eks_cluster,
         sts_endpoint,
+        request_log,
     } = cli.command;
+    let request_log = match request_log
+        .as_deref()
+        .map(std::fs::File::create)
+        .transpose()
+    {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("kube-sim: cannot write the request log: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut scenario = match scenario
         .as_deref()
         .map(kube_sim::Scenario::load)
@@ -70,6 +82,9 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
+    if let Some(file) = request_log {
+        sim.sim().requests.write_to(file);
+    }
     let ready = serde_json::json!({
         "server": sim.url(),
         "kubeconfig": sim.kubeconfig_path(),

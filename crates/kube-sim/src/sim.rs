@@ -55,6 +55,8 @@ pub struct Sim {
     pub changed: Notify,
     /// The states paginated lists are served from (`limit`/`continue`).
     pub list_snapshots: crate::api::pagination::Snapshots,
+    /// Every request answered, when turned on (`--request-log`).
+    pub requests: crate::requests::RequestLog,
 }
 
 impl Sim {
@@ -74,6 +76,7 @@ impl Sim {
             logs: Mutex::default(),
             changed: Notify::new(),
             list_snapshots: crate::api::pagination::Snapshots::default(),
+            requests: crate::requests::RequestLog::default(),
         }
     }
 

@@ -4,6 +4,14 @@
 //! Every input problem is found before the first write, so a bad set changes nothing (exit 2).
 //! Within a phase objects go concurrently, a few at a time: a set of a hundred objects should not
 //! take a hundred round trips in a row, nor open a hundred requests against a small API server.
+//!
+//! Against a remote API server the time goes in round trips that wait one for another, so reads
+//! that depend on nothing but the input go together: after connecting, the environment record,
+//! the release's revisions, discovery, the release's Namespace and its deploy lock are read at
+//! once; under the lock, the revisions again, the `ApplySet` parent and every object of the set.
+//! Writes keep their order (docs/bench-pipeline.md lists the round trips): the lock before the
+//! first write of the set, the parent and the revision record before any member, the record's
+//! outcome after the last member.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -12,6 +20,8 @@ use std::time::Duration;
 use cluster::{ReleaseHistory, ReleaseRecord};
 use futures_util::StreamExt;
 use futures_util::stream;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersion};
@@ -28,8 +38,9 @@ use crate::order::{self, Phase};
 use crate::snapshot::{Before, Snapshot};
 use crate::{ApplyArgs, environment, prune, release, rollback, secrets};
 
-/// How many objects of one phase are in flight at once.
-const PARALLELISM: usize = 16;
+/// How many objects of one phase are in flight at once: a phase of 50 objects takes two round
+/// trips, and a small API server sees at most this many requests from us.
+const PARALLELISM: usize = 32;
 
 /// How long a CRD of the set may take to become Established before its custom resources go.
 const ESTABLISHED_TIMEOUT: Duration = Duration::from_mins(1);
@@ -194,46 +205,40 @@ async fn apply(
         SetSource::Revision(_) => None,
     };
 
-    let connection = cluster::connect(ctx, &args.cluster).await?;
-    tracing::debug!("connected to {}", connection.describe());
-    // Before anything else is read or written: the wrong cluster gets nothing from this run.
-    if let Some(environment) = &args.environment {
-        environment::guard(&connection, environment).await?;
-    }
+    let mut connection = cluster::connect_unchecked(ctx, &args.cluster).await?;
     let client = connection.client.clone();
-    let history = match &args.release {
-        Some(release) => {
-            cluster::names::check_release_name(release)?;
-            report.release_namespace = Some(connection.namespace.clone());
-            Some(ReleaseHistory::new(
-                &client,
-                &connection.namespace,
-                release,
-            )?)
-        }
-        None => None,
-    };
+    let history = release_history(args, &connection, report)?;
     let writes = args.dry_run.is_none();
+    let locking = history.as_ref().filter(|_| writes);
 
-    let SetAndHistory {
-        loaded,
-        mut records,
-        source_revision,
-    } = read_source(ctx, files, source, history.as_ref(), report).await?;
-
-    let mut api_versions: Vec<String> = loaded.kinds().into_iter().map(|(v, _)| v).collect();
-    api_versions.extend(record_api_versions(&records));
-    api_versions.sort();
-    api_versions.dedup();
-    let mut kinds = Kinds::discover(&client, &api_versions).await?;
+    let FirstLook {
+        source:
+            SetAndHistory {
+                loaded,
+                mut records,
+                source_revision,
+            },
+        mut kinds,
+        seen,
+    } = first_reads(
+        args,
+        ctx,
+        &mut connection,
+        files,
+        source,
+        history.as_ref(),
+        locking,
+        report,
+    )
+    .await?;
 
     let set = build_set(args, loaded, &kinds, &connection, report)?;
 
     let params = patch_params(args);
-    let (early, held) = match (history.as_ref(), writes) {
-        (Some(history), true) => {
+    let (early, held) = match (locking, seen) {
+        (Some(history), Some(seen)) => {
             let (early, held) =
-                take_lock(args, ctx, &connection, &kinds, &params, &set, history).await?;
+                take_lock(args, ctx, &connection, &kinds, &params, &set, history, seen).await?;
             (early, Some(held))
         }
         _ => (Vec::new(), None),
@@ -241,50 +246,51 @@ async fn apply(
 
     // Under the lock, before the first write of the set: what fails here gives the lock back,
     // since there is nothing for a rollout-wait or a rollback of this run to do.
-    let under_lock = async {
-        if let Some(history) = history.as_ref().filter(|_| held.is_some()) {
-            // Another run may have recorded revisions while this one waited.
-            records = history.list().await?;
-            kinds.add(&client, &record_api_versions(&records)).await?;
-            if let Some(chosen) = source_revision {
-                rollback::still_the_target(history, &records, source_rollback_to(source), chosen)?;
-            }
-        }
-        let resource = |key: &ObjectRef| kinds.resource(key).cloned();
-        prune::prepare(
-            args,
-            &client,
-            &connection.namespace,
-            &records,
-            &set,
-            resource,
-        )
-        .await
+    let locked = LockedReads {
+        history: history.as_ref().filter(|_| held.is_some()),
+        source,
+        source_revision,
     };
-    let to_prune = match under_lock.await {
-        Ok(to_prune) => to_prune,
+    let read = read_under_lock(
+        args,
+        &connection,
+        &set,
+        &early,
+        &mut kinds,
+        &mut records,
+        &locked,
+    );
+    let UnderLock {
+        to_prune,
+        parent,
+        snapshot,
+    } = match read.await {
+        Ok(read) => read,
         Err(error) => return Err(release::give_back(held, error).await),
     };
 
     let session = match (history, held) {
         (Some(history), Some(held)) => {
-            let images: BTreeSet<String> = report.images.iter().map(|i| i.image.clone()).collect();
             let recording = release::Recording {
                 set: &set,
-                images: &images,
+                images: &report.images.iter().map(|i| i.image.clone()).collect(),
                 records: &records,
                 source_revision,
                 environment: report.environment.clone(),
+                parent,
             };
             let session = release::begin(args, ctx, &client, history, held, &recording).await?;
-            report.revision = Some(session.revision);
-            report.previous_revision = session.previous_revision;
+            (report.revision, report.previous_revision) =
+                (Some(session.revision), session.previous_revision);
             Some(session)
         }
         _ => None,
     };
 
-    let outcome = apply_phases(ctx, &client, &mut kinds, &params, &set, early, report).await;
+    let outcome = apply_phases(
+        ctx, &client, &mut kinds, &params, &set, &snapshot, early, report,
+    )
+    .await;
     // Only once the whole new set is in place: an apply that failed half-way must not also take
     // away the old objects its replacements were meant to stand in for.
     let outcome = match outcome {
@@ -299,6 +305,208 @@ async fn apply(
             .await?;
     }
     outcome
+}
+
+/// With `--release`: its history, in the connection's namespace (checks the release's name).
+fn release_history(
+    args: &ApplyArgs,
+    connection: &cluster::Connection,
+    report: &mut Report,
+) -> Result<Option<ReleaseHistory>, StageError> {
+    let Some(release) = &args.release else {
+        return Ok(None);
+    };
+    report.release_namespace = Some(connection.namespace.clone());
+    ReleaseHistory::new(&connection.client, &connection.namespace, release).map(Some)
+}
+
+/// Whether an applied object is the one `key` names.
+fn same_key(applied: &AppliedObject, key: &ObjectRef) -> bool {
+    applied.kind == key.kind && applied.name == key.name && applied.api_version == key.api_version
+}
+
+/// The release's own Namespace as it is, read with the first reads (for the apply before the
+/// lock to tell created from unchanged without a read of its own).
+async fn read_own_namespace(connection: &cluster::Connection) -> Result<Before, StageError> {
+    let resource = ApiResource::erase::<Namespace>(&());
+    let api: Api<DynamicObject> = Api::all_with(connection.client.clone(), &resource);
+    let what = format!("reading namespace {}", connection.namespace);
+    let found = cluster::retry(&what, || api.get_opt(&connection.namespace))
+        .await
+        .map_err(|err| cluster::api_error(&what, &err))?;
+    Ok(Before::Listed(found.map(Box::new)))
+}
+
+/// What the first reads saw, for taking the lock without reading again.
+struct Seen {
+    /// `None`: no Lease (or no namespace) when read.
+    lease: Option<Lease>,
+    own_namespace: Before,
+}
+
+/// What the first reads found.
+struct FirstLook {
+    source: SetAndHistory,
+    kinds: Kinds,
+    /// With the lock to take.
+    seen: Option<Seen>,
+}
+
+/// Every read that needs nothing but the input, at once: the connection check, the environment
+/// guard, the release's revisions (for a dry run or a rollback), discovery, and for a release
+/// apply its deploy lock and own Namespace. The connection check's verdict comes first (an
+/// unreachable cluster is exit 3 with its own message), then the guard's: whatever else was
+/// read, the wrong cluster gets no write from this run.
+#[allow(clippy::too_many_arguments)]
+async fn first_reads(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    connection: &mut cluster::Connection,
+    files: Option<manifest::Loaded>,
+    source: SetSource,
+    history: Option<&ReleaseHistory>,
+    locking: Option<&ReleaseHistory>,
+    report: &mut Report,
+) -> Result<FirstLook, StageError> {
+    let client = &connection.client;
+    let input_versions: Option<Vec<String>> = files.as_ref().map(|loaded| {
+        let mut versions: Vec<String> = loaded.kinds().into_iter().map(|(v, _)| v).collect();
+        versions.dedup();
+        versions
+    });
+    // Only a set that holds the release's Namespace reads it (a deployer may not be allowed to).
+    let has_own_namespace = files.as_ref().is_some_and(|loaded| {
+        loaded.documents().iter().any(|doc| {
+            doc.object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
+                && doc.object.get("kind").and_then(|v| v.as_str()) == Some("Namespace")
+                && doc
+                    .object
+                    .pointer("/metadata/name")
+                    .and_then(|v| v.as_str())
+                    == Some(connection.namespace.as_str())
+        })
+    });
+    // Under the lock the revisions are read again: reading them now too is only needed without
+    // one (a dry run) or to find what a rollback restores.
+    let list_now = locking.is_none() || source != SetSource::Files;
+    let (checked, guarded, source_read, discovered, lease, own_namespace) = tokio::join!(
+        connection.check(),
+        async {
+            match &args.environment {
+                Some(environment) => environment::guard(connection, environment).await,
+                None => Ok(()),
+            }
+        },
+        read_source(ctx, files, source, history.filter(|_| list_now), report),
+        async {
+            match &input_versions {
+                Some(versions) => Kinds::discover(client, versions).await,
+                None => Kinds::discover(client, &[]).await,
+            }
+        },
+        async {
+            match locking {
+                Some(history) => {
+                    cluster::lock::peek(client, history.namespace(), history.release()).await
+                }
+                None => Ok(None),
+            }
+        },
+        async {
+            if locking.is_some() && has_own_namespace {
+                read_own_namespace(connection).await
+            } else {
+                Ok(Before::Unread)
+            }
+        },
+    );
+    let server_version = checked?;
+    guarded?;
+    let source = source_read?;
+    let mut kinds = discovered?;
+    let mut api_versions: Vec<String> = source.loaded.kinds().into_iter().map(|(v, _)| v).collect();
+    api_versions.extend(record_api_versions(&source.records));
+    kinds.add(client, &api_versions).await?;
+    let seen = match locking {
+        Some(_) => Some(Seen {
+            lease: lease?,
+            own_namespace: own_namespace?,
+        }),
+        None => None,
+    };
+    connection.server_version = server_version;
+    Ok(FirstLook {
+        source,
+        kinds,
+        seen,
+    })
+}
+
+/// What [`read_under_lock`] needs besides the set.
+struct LockedReads<'a> {
+    /// The release, when its lock is held.
+    history: Option<&'a ReleaseHistory>,
+    source: SetSource,
+    source_revision: Option<u32>,
+}
+
+/// What was read under the lock.
+struct UnderLock {
+    to_prune: Vec<prune::Candidate>,
+    /// The `ApplySet` parent.
+    parent: Option<k8s_openapi::api::core::v1::Secret>,
+    /// Every object of the set, as it was (what tells created from configured from unchanged).
+    snapshot: Snapshot,
+}
+
+/// Reads at once, under the lock: the release's revisions again (another run may have recorded
+/// some while this one waited), the `ApplySet` parent, and every object of the set but those
+/// applied before the lock; then plans the pruning.
+#[allow(clippy::too_many_arguments)]
+async fn read_under_lock(
+    args: &ApplyArgs,
+    connection: &cluster::Connection,
+    set: &manifest::ManifestSet,
+    early: &[AppliedObject],
+    kinds: &mut Kinds,
+    records: &mut Vec<ReleaseRecord>,
+    locked: &LockedReads<'_>,
+) -> Result<UnderLock, StageError> {
+    let client = &connection.client;
+    let mut parent = None;
+    let unread: Vec<&Manifest> = set
+        .manifests()
+        .iter()
+        .filter(|m| !early.iter().any(|e| same_key(e, &m.key)))
+        .collect();
+    let snapshot = if let Some(history) = locked.history {
+        let kinds_now: &Kinds = kinds;
+        let (listed, read_parent, snapshot) = tokio::join!(
+            history.list(),
+            release::read_parent(client, history.release(), history.namespace()),
+            Snapshot::read(client, &unread, |key| kinds_now.resource(key).cloned()),
+        );
+        *records = listed?;
+        parent = read_parent?;
+        let snapshot = snapshot?;
+        kinds.add(client, &record_api_versions(records)).await?;
+        if let Some(chosen) = locked.source_revision {
+            let to = source_rollback_to(locked.source);
+            rollback::still_the_target(history, records, to, chosen)?;
+        }
+        snapshot
+    } else {
+        Snapshot::read(client, &unread, |key| kinds.resource(key).cloned()).await?
+    };
+    let kinds_now: &Kinds = kinds;
+    let resource = |key: &ObjectRef| kinds_now.resource(key).cloned();
+    let to_prune =
+        prune::prepare(args, client, &connection.namespace, records, set, resource).await?;
+    Ok(UnderLock {
+        to_prune,
+        parent,
+        snapshot,
+    })
 }
 
 /// Checks the set against what the cluster serves, labels it as the release's, sets and checks
@@ -389,6 +597,7 @@ async fn read_source(
 /// Takes the deploy lock. The lock and the records live in the release's namespace, so it must
 /// exist first: the set's own Namespace object is applied before (idempotent, and harmless
 /// outside the lock) and returned as applied.
+#[allow(clippy::too_many_arguments)]
 async fn take_lock(
     args: &ApplyArgs,
     ctx: &Ctx,
@@ -397,15 +606,36 @@ async fn take_lock(
     params: &PatchParams,
     set: &manifest::ManifestSet,
     history: &ReleaseHistory,
+    seen: Seen,
 ) -> Result<(Vec<AppliedObject>, release::Held), StageError> {
-    let mut early = Vec::new();
-    if let Some(own) = set.iter().find(|m| {
+    let own = set.iter().find(|m| {
         m.key.kind == "Namespace" && m.key.group().is_empty() && m.key.name == connection.namespace
-    }) {
-        early.push(apply_one(&connection.client, kinds, params, own, Before::Unread).await?);
+    });
+    let Some(own) = own else {
+        let held = release::lock(args, ctx, &connection.client, history, seen.lease).await?;
+        return Ok((Vec::new(), held));
+    };
+    let client = &connection.client;
+    if let Before::Listed(Some(_)) = &seen.own_namespace {
+        // The namespace is there: the lock can be taken while its object is applied.
+        let (applied, held) = tokio::join!(
+            apply_one(client, kinds, params, own, seen.own_namespace),
+            release::lock(args, ctx, client, history, seen.lease),
+        );
+        return match (applied, held) {
+            (Ok(applied), Ok(held)) => Ok((vec![applied], held)),
+            (Err(error), Ok(held)) => Err(release::give_back(Some(held), error).await),
+            (_, Err(error)) => Err(error),
+        };
     }
-    let held = release::lock(args, ctx, &connection.client, history).await?;
-    Ok((early, held))
+    // A Lease looked for before its namespace existed was not there.
+    let lease = match seen.own_namespace {
+        Before::Listed(None) => None,
+        _ => seen.lease,
+    };
+    let applied = apply_one(client, kinds, params, own, seen.own_namespace).await?;
+    let held = release::lock(args, ctx, client, history, lease).await?;
+    Ok((vec![applied], held))
 }
 
 /// The revision `k8s-apply rollback` asked for (`None`: the last deployed one).
@@ -464,7 +694,8 @@ fn read_input(args: &ApplyArgs, ctx: &Ctx) -> Result<manifest::Loaded, StageErro
 }
 
 /// Applies the set phase by phase; `early` holds objects already applied (the release's own
-/// Namespace), which are reported in their place rather than sent twice.
+/// Namespace), which are reported in their place rather than sent twice; `snapshot` the objects
+/// as they were before.
 #[allow(clippy::too_many_arguments)]
 async fn apply_phases(
     ctx: &Ctx,
@@ -472,6 +703,7 @@ async fn apply_phases(
     kinds: &mut Kinds,
     params: &PatchParams,
     set: &manifest::ManifestSet,
+    snapshot: &Snapshot,
     mut early: Vec<AppliedObject>,
     report: &mut Report,
 ) -> Result<(), StageError> {
@@ -504,9 +736,6 @@ async fn apply_phases(
             report.objects.push(would_create(manifest));
         }
         let kinds_now: &Kinds = kinds;
-        let snapshot =
-            Snapshot::read(client, &todo, |key| kinds_now.resource(key).cloned()).await?;
-        let snapshot = &snapshot;
         let results: Vec<Result<AppliedObject, StageError>> = stream::iter(todo)
             .map(|manifest| {
                 apply_one(

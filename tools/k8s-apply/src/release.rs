@@ -32,6 +32,9 @@ pub struct Session {
     pub revision: u32,
     pub previous_revision: Option<u32>,
     history_max: usize,
+    /// How many revisions the release has with this one, as listed under the lock: the history
+    /// is pruned (a list and deletes) only when there are more than `--history-max`.
+    revisions: usize,
 }
 
 /// Labels every member with the set's id; call before the set is applied or compared.
@@ -68,11 +71,13 @@ pub async fn give_back(held: Option<Held>, error: StageError) -> StageError {
 
 /// Takes the release's deploy lock (or re-enters it: same run) and keeps it alive; see
 /// `docs/releases.md`.
+/// `seen`: the Lease as a read just before found it (`None`: none), to start from.
 pub async fn lock(
     args: &ApplyArgs,
     ctx: &Ctx,
     client: &kube::Client,
     history: &ReleaseHistory,
+    seen: Option<k8s_openapi::api::coordination::v1::Lease>,
 ) -> Result<Held, StageError> {
     let release = history.release();
     let holder = Holder::from_env(ctx.environment(), args.lock_holder.as_deref());
@@ -81,12 +86,13 @@ pub async fn lock(
         wait_timeout: args.lock_timeout,
         ..LockOptions::default()
     };
-    let lock = cluster::acquire(
+    let lock = cluster::acquire_seen(
         client,
         history.namespace(),
         release,
         &holder,
         &options,
+        seen,
         |other| {
             tracing::info!(
                 "waiting for the deploy lock of release {release}, held by {}",
@@ -109,6 +115,8 @@ pub struct Recording<'a> {
     pub source_revision: Option<u32>,
     /// `--env`, else (a rollback) the environment of the revision restored.
     pub environment: Option<String>,
+    /// The `ApplySet` parent as [`read_parent`] found it under the lock.
+    pub parent: Option<Secret>,
 }
 
 // By hand: the set holds Secret values, which no Debug output may show.
@@ -120,12 +128,14 @@ impl std::fmt::Debug for Recording<'_> {
             .field("records", &self.records.len())
             .field("source_revision", &self.source_revision)
             .field("environment", &self.environment)
+            .field("parent", &self.parent.is_some())
             .finish()
     }
 }
 
 /// Updates the `ApplySet` parent and records the revision (see the module header); the lock is
-/// held.
+/// held. The two writes go together (neither depends on the other, and each is a round trip);
+/// both come before any member of the set is written.
 pub async fn begin(
     args: &ApplyArgs,
     ctx: &Ctx,
@@ -134,14 +144,17 @@ pub async fn begin(
     held: Held,
     recording: &Recording<'_>,
 ) -> Result<Session, StageError> {
-    let Held { lock, keep_alive } = held;
     let release = history.release().to_owned();
     let namespace = history.namespace().to_owned();
     let set = recording.set;
-    let id = match update_parent(args, client, &release, &namespace, set).await {
-        Ok(id) => id,
-        Err(error) => return Err(give_back(Some(Held { lock, keep_alive }), error).await),
-    };
+    let parent = update_parent(
+        args,
+        client,
+        &release,
+        &namespace,
+        set,
+        recording.parent.as_ref(),
+    );
 
     let manifests: Vec<Value> = set.iter().map(|m| normalize(&m.object)).collect();
     let same = recording.records.last().filter(|record| {
@@ -152,24 +165,28 @@ pub async fn begin(
             && record.environment == recording.environment
     });
     if let Some(record) = same {
+        if let Err(error) = parent.await {
+            return Err(give_back(Some(held), error).await);
+        }
         tracing::info!(
             "release {release}: the set equals revision {}; no new revision",
             record.revision
         );
         return Ok(Session {
             history,
-            keep_alive,
+            keep_alive: held.keep_alive,
             recorded: None,
             revision: record.revision,
             previous_revision: record.previous_revision,
             history_max: args.history_max,
+            revisions: recording.records.len(),
         });
     }
 
     let mut record = ReleaseRecord::new(&release, &namespace);
     record.environment.clone_from(&recording.environment);
     record.source_revision = recording.source_revision;
-    record.apply_set_id = Some(id);
+    record.apply_set_id = Some(applyset::id(&applyset::parent_name(&release), &namespace));
     record.images.clone_from(recording.images);
     record.objects = set
         .iter()
@@ -184,9 +201,31 @@ pub async fn begin(
     record.manifests = cluster::ManifestSet::new(manifests);
     record.origin = cluster::Origin::from_env(ctx.environment());
     record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
-    let created = match history.create(record).await {
-        Ok(created) => created,
-        Err(error) => return Err(give_back(Some(Held { lock, keep_alive }), error).await),
+    // The revisions were listed under the lock: no need to list them again for the number.
+    let highest = recording.records.last().map_or(0, |r| r.revision);
+    let (parent, created) = tokio::join!(parent, history.create_after(record, highest));
+    let created = match (parent, created) {
+        (Ok(()), Ok(created)) => created,
+        (Err(error), Ok(created)) => {
+            // Nothing of the set was written: the revision failed before it began.
+            let what = format!(
+                "marking revision {} of release {release} failed",
+                created.revision
+            );
+            let marked = history
+                .modify(created.revision, &what, |record| {
+                    record.status = ReleaseStatus::Failed;
+                    record.message = Some(error.message().to_owned());
+                })
+                .await;
+            if let Err(mark_error) = marked {
+                tracing::warn!("{}", mark_error.message());
+            }
+            return Err(give_back(Some(held), error).await);
+        }
+        (Err(error), Err(_)) | (Ok(()), Err(error)) => {
+            return Err(give_back(Some(held), error).await);
+        }
     };
     let rollback = recording
         .source_revision
@@ -198,11 +237,12 @@ pub async fn begin(
     );
     Ok(Session {
         history,
-        keep_alive,
+        keep_alive: held.keep_alive,
         recorded: Some(created.revision),
         revision: created.revision,
         previous_revision: created.previous_revision,
         history_max: args.history_max,
+        revisions: recording.records.len() + 1,
     })
 }
 
@@ -220,6 +260,7 @@ impl Session {
             keep_alive,
             recorded,
             history_max,
+            revisions,
             ..
         } = self;
         let marked = match recorded {
@@ -262,7 +303,8 @@ impl Session {
             }
             None => Ok(()),
         };
-        let pruned = if marked.is_ok() && outcome.is_ok() {
+        // Under the lock nobody else records revisions, so the count read there still holds.
+        let pruned = if marked.is_ok() && outcome.is_ok() && revisions > history_max.max(1) {
             history.prune(history_max).await.map(|gone| {
                 if !gone.is_empty() {
                     tracing::info!("release {}: pruned revisions {gone:?}", history.release());
@@ -296,29 +338,35 @@ fn merge_owned(planned: &[OwnedObject], applied: &[OwnedObject]) -> Vec<OwnedObj
         .collect()
 }
 
+/// Reads the `ApplySet` parent of `release` (`None`: there is none yet).
+pub async fn read_parent(
+    client: &kube::Client,
+    release: &str,
+    namespace: &str,
+) -> Result<Option<Secret>, StageError> {
+    let name = applyset::parent_name(release);
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let what = format!("reading the `ApplySet` parent secret/{name}");
+    cluster::retry(&what, || api.get_opt(&name))
+        .await
+        .map_err(|err| cluster::api_error(&what, &err))
+}
+
 /// Server-side applies the `ApplySet` parent with the union of the kinds and namespaces it listed
-/// and those of the new set, before any member is written: a run that stops half-way still
-/// leaves every member findable. Returns the set's id.
+/// (as `existing`, read under the lock) and those of the new set, before any member is written:
+/// a run that stops half-way still leaves every member findable. Returns the set's id.
 async fn update_parent(
     args: &ApplyArgs,
     client: &kube::Client,
     release: &str,
     namespace: &str,
     set: &ManifestSet,
-) -> Result<String, StageError> {
+    existing: Option<&Secret>,
+) -> Result<(), StageError> {
     let name = applyset::parent_name(release);
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let what = format!("reading the `ApplySet` parent secret/{name}");
-    let existing = cluster::retry(&what, || api.get_opt(&name))
-        .await
-        .map_err(|err| cluster::api_error(&what, &err))?;
-    let annotations = existing.and_then(|secret| secret.metadata.annotations);
-    let annotation = |key: &str| {
-        annotations
-            .as_ref()
-            .and_then(|a| a.get(key))
-            .map(String::as_str)
-    };
+    let annotations = existing.and_then(|secret| secret.metadata.annotations.as_ref());
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
     let mut group_kinds = applyset::split_list(annotation(applyset::GROUP_KINDS_ANNOTATION));
     let mut namespaces = applyset::split_list(annotation(applyset::NAMESPACES_ANNOTATION));
     for manifest in set {
@@ -335,5 +383,5 @@ async fn update_parent(
     cluster::retry(&what, || api.patch(&name, &params, &patch))
         .await
         .map_err(|err| cluster::api_error(&what, &err))?;
-    Ok(applyset::id(&name, namespace))
+    Ok(())
 }

@@ -335,7 +335,8 @@ async fn begin_release(
     if plan.dry_run {
         return Ok((report, None));
     }
-    let ns = release::find_namespace(client, release, *revision, &plan.release_namespaces).await?;
+    let (ns, history) =
+        release::find_namespace(client, release, *revision, &plan.release_namespaces).await?;
     report.release_namespace = Some(ns.clone());
     let lock = release::LockArgs {
         holder: cli.lock_holder.clone(),
@@ -344,6 +345,6 @@ async fn begin_release(
             .min(deadline.saturating_duration_since(Instant::now())),
         ttl: cli.lock_ttl,
     };
-    let session = release::begin(ctx, client, &ns, release, *revision, &lock).await?;
+    let session = release::begin(ctx, client, history, *revision, &lock).await?;
     Ok((report, Some(session)))
 }

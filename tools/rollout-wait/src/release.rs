@@ -30,17 +30,19 @@ pub struct Session {
 
 /// Finds the namespace that holds `release`'s `revision`: the one given, else the first of the
 /// candidates that has it (k8s-apply's document names the objects' namespaces, not the
-/// release's; the release lives in one of them or in the context's default).
+/// release's; the release lives in one of them or in the context's default). Returns the
+/// history there, which remembers the record it read: [`begin`] and [`Session::finish`] start
+/// from it instead of reading it again.
 pub async fn find_namespace(
     client: &kube::Client,
     release: &str,
     revision: u32,
     candidates: &[String],
-) -> Result<String, StageError> {
+) -> Result<(String, ReleaseHistory), StageError> {
     for namespace in candidates {
         let history = ReleaseHistory::new(client, namespace, release)?;
         if history.get(revision).await?.is_some() {
-            return Ok(namespace.clone());
+            return Ok((namespace.clone(), history));
         }
     }
     Err(StageError::invalid_input(format!(
@@ -56,13 +58,15 @@ pub async fn find_namespace(
 pub async fn begin(
     ctx: &Ctx,
     client: &kube::Client,
-    namespace: &str,
-    release: &str,
+    history: ReleaseHistory,
     revision: u32,
     args: &LockArgs,
 ) -> Result<Session, StageError> {
-    let history = ReleaseHistory::new(client, namespace, release)?;
-    let Some(record) = history.get(revision).await? else {
+    let namespace = history.namespace().to_owned();
+    let namespace = namespace.as_str();
+    let release = history.release().to_owned();
+    let release = release.as_str();
+    let Some(record) = history.known(revision).await? else {
         return Err(StageError::invalid_input(format!(
             "release {release} has no revision {revision} in namespace {namespace}"
         ))

@@ -115,6 +115,9 @@ pub(super) struct Inner {
     holder: Holder,
     ttl_seconds: i32,
     clock: WallClock,
+    /// The Lease as our last write left it: renewing and releasing start from it instead of a
+    /// read (a round trip); if someone changed it since, the write gets 409 and we read again.
+    last_written: std::sync::Mutex<Option<Lease>>,
 }
 
 /// Takes the deploy lock of `release` in `namespace` for `holder`: creates the Lease, or takes
@@ -127,6 +130,67 @@ pub async fn acquire(
     release: &str,
     holder: &Holder,
     options: &LockOptions,
+    on_wait: impl FnMut(&Contender),
+) -> Result<Lock, StageError> {
+    take(
+        client,
+        namespace,
+        release,
+        holder,
+        options,
+        First::Read,
+        on_wait,
+    )
+    .await
+}
+
+/// Where [`take`] starts.
+enum First {
+    /// Read the Lease.
+    Read,
+    /// From what a read just before found (`None`: no Lease).
+    Seen(Option<Box<Lease>>),
+}
+
+/// Reads the deploy lock's Lease of `release` (`None`: there is none, or no such namespace), for
+/// [`acquire_seen`]: a caller that reads it together with other things saves a round trip.
+pub async fn peek(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Option<Lease>, StageError> {
+    names::check_release_name(release)?;
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let name = names::lock_name(release);
+    let what = format!("reading the deploy lock of release {release}");
+    retry(&what, || api.get_opt(&name))
+        .await
+        .map_err(|e| api_error(&what, &e))
+}
+
+/// [`acquire`], starting from what [`peek`] found earlier (`None`: no Lease) instead of reading
+/// it again. As safe as reading it now: every write carries the version read (or is a create),
+/// so a stale look only costs a conflict and a fresh read.
+pub async fn acquire_seen(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+    holder: &Holder,
+    options: &LockOptions,
+    seen: Option<Lease>,
+    on_wait: impl FnMut(&Contender),
+) -> Result<Lock, StageError> {
+    let first = First::Seen(seen.map(Box::new));
+    take(client, namespace, release, holder, options, first, on_wait).await
+}
+
+async fn take(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+    holder: &Holder,
+    options: &LockOptions,
+    first: First,
     mut on_wait: impl FnMut(&Contender),
 ) -> Result<Lock, StageError> {
     names::check_release_name(release)?;
@@ -138,6 +202,7 @@ pub async fn acquire(
         holder: holder.clone(),
         ttl_seconds: ttl_seconds(options.ttl),
         clock: options.clock.clone(),
+        last_written: std::sync::Mutex::new(None),
     };
     let what = format!("taking the deploy lock of release {release}");
     let started = Instant::now();
@@ -145,8 +210,13 @@ pub async fn acquire(
     // The version we last saw, and since when (our monotonic time): client-go's expiry rule.
     let mut observed: Option<(String, Instant)> = None;
     let mut reported: Option<(String, Instant)> = None;
+    let mut first = Some(first);
     for _ in 0.. {
-        let Some(lease) = inner.read(&what).await? else {
+        let read = match first.take() {
+            Some(First::Seen(earlier)) => earlier.map(|lease| *lease),
+            Some(First::Read) | None => inner.read(&what).await?,
+        };
+        let Some(lease) = read else {
             match inner.create(&what).await? {
                 Some(()) => return Ok(inner.into_lock()),
                 None => continue, // another run created it first: look at theirs
@@ -260,6 +330,26 @@ impl Inner {
         }
     }
 
+    fn remember(&self, lease: Option<Lease>) {
+        *self
+            .last_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = lease;
+    }
+
+    /// The Lease as we last wrote it, else as read now.
+    async fn last_or_read(&self, what: &str) -> Result<Option<Lease>, StageError> {
+        let last = self
+            .last_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match last {
+            Some(lease) => Ok(Some(lease)),
+            None => self.read(what).await,
+        }
+    }
+
     async fn read(&self, what: &str) -> Result<Option<Lease>, StageError> {
         retry(what, || self.api.get_opt(&self.name))
             .await
@@ -278,7 +368,10 @@ impl Inner {
         };
         self.stamp(&mut lease, self.clock.now());
         match retry(what, || self.api.create(&POST, &lease)).await {
-            Ok(_) => Ok(Some(())),
+            Ok(stored) => {
+                self.remember(Some(stored));
+                Ok(Some(()))
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
             Err(e) => Err(self.error(what, &e)),
         }
@@ -293,7 +386,10 @@ impl Inner {
     ) -> Result<bool, StageError> {
         self.stamp(&mut lease, now);
         match retry(what, || self.api.replace(&self.name, &POST, &lease)).await {
-            Ok(_) => Ok(true),
+            Ok(stored) => {
+                self.remember(Some(stored));
+                Ok(true)
+            }
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
             Err(e) => Err(self.error(what, &e)),
         }
@@ -335,7 +431,7 @@ impl Inner {
     pub(super) async fn renew(&self) -> Result<(), StageError> {
         let what = format!("renewing the deploy lock of release {}", self.release);
         for _ in 0..MAX_RACES {
-            let Some(lease) = self.read(&what).await? else {
+            let Some(lease) = self.last_or_read(&what).await? else {
                 // Deleted under us; nobody else holds it, so hold it again.
                 if self.create(&what).await?.is_some() {
                     return Ok(());
@@ -365,7 +461,7 @@ impl Inner {
     pub(super) async fn release(&self) -> Result<(), StageError> {
         let what = format!("releasing the deploy lock of release {}", self.release);
         for _ in 0..MAX_RACES {
-            let Some(mut lease) = self.read(&what).await? else {
+            let Some(mut lease) = self.last_or_read(&what).await? else {
                 return Ok(());
             };
             let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -383,6 +479,7 @@ impl Inner {
             }
             match retry(&what, || self.api.replace(&self.name, &POST, &lease)).await {
                 Ok(_) => return Ok(()),
+                // Changed since we wrote it (or read it): read it again.
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => return Err(self.error(&what, &e)),
             }

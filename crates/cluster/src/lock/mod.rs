@@ -12,7 +12,9 @@ mod acquire;
 mod holder;
 mod keep_alive;
 
-pub use acquire::{Contender, DEFAULT_TTL, DEFAULT_WAIT, Lock, LockOptions, acquire};
+pub use acquire::{
+    Contender, DEFAULT_TTL, DEFAULT_WAIT, Lock, LockOptions, acquire, acquire_seen, peek,
+};
 pub use holder::Holder;
 pub(crate) use holder::hostname;
 pub use keep_alive::KeepAlive;

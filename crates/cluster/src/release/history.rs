@@ -4,9 +4,12 @@
 //! API server refuses a second Secret of the same name. Two writers racing for the next number
 //! (which the deploy lock should already prevent) resolve it by the loser taking the number
 //! after. Status changes replace the Secret with its `resourceVersion`, so a concurrent writer's
-//! change is never lost: the later one re-reads and tries again.
+//! change is never lost: the later one re-reads and tries again. A handle remembers the record
+//! Secrets it wrote or read and starts a change from that version rather than reading it again: against
+//! a remote API server a read is a round trip, and a stale version only costs a 409 and a read.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -35,6 +38,9 @@ pub struct ReleaseHistory {
     api: Api<Secret>,
     namespace: String,
     release: String,
+    /// The record Secrets this handle last wrote or read, as the API server answered, by
+    /// revision.
+    written: Arc<Mutex<BTreeMap<u32, Secret>>>,
 }
 
 impl std::fmt::Debug for ReleaseHistory {
@@ -62,6 +68,7 @@ impl ReleaseHistory {
             api: Api::namespaced(client.clone(), namespace),
             namespace: namespace.to_owned(),
             release: release.to_owned(),
+            written: Arc::default(),
         })
     }
 
@@ -98,7 +105,20 @@ impl ReleaseHistory {
         let secret = retry(&what, || self.api.get_opt(&name))
             .await
             .map_err(|e| api_error(&what, &e))?;
-        secret.as_ref().map(from_secret).transpose()
+        let record = secret.as_ref().map(from_secret).transpose()?;
+        if let Some(secret) = secret {
+            self.remember(revision, secret);
+        }
+        Ok(record)
+    }
+
+    /// One revision as this handle last wrote or read it, else as read now.
+    pub async fn known(&self, revision: u32) -> Result<Option<ReleaseRecord>, StageError> {
+        let known = self.lock_written().get(&revision).cloned();
+        match known {
+            Some(secret) => from_secret(&secret).map(Some),
+            None => self.get(revision).await,
+        }
     }
 
     /// The newest revision, whatever its status.
@@ -123,13 +143,25 @@ impl ReleaseHistory {
     /// Records `record` as the next revision and returns it as stored: `revision` and
     /// `previousRevision` assigned, `createdAt`/`updatedAt` now. The namespace and release of the
     /// history win over the record's.
-    pub async fn create(&self, mut record: ReleaseRecord) -> Result<ReleaseRecord, StageError> {
+    pub async fn create(&self, record: ReleaseRecord) -> Result<ReleaseRecord, StageError> {
+        let highest = self.highest_revision().await?;
+        self.create_after(record, highest).await
+    }
+
+    /// [`Self::create`], given the highest revision a [`Self::list`] just found (under the deploy
+    /// lock, nobody else records one in between; if someone does, the API server refuses the
+    /// name and the next number is tried, as in `create`).
+    pub async fn create_after(
+        &self,
+        mut record: ReleaseRecord,
+        highest: u32,
+    ) -> Result<ReleaseRecord, StageError> {
+        let mut highest = highest;
         record.release.clone_from(&self.release);
         record.namespace.clone_from(&self.namespace);
         // Recognises our own Secret if a create succeeded but its answer was lost and the
         // retry met it as "already exists".
         let create_id = format!("{:016x}", rand_u64());
-        let mut highest = self.highest_revision().await?;
         for _ in 0..MAX_RACES {
             record.revision = highest + 1;
             record.previous_revision = (highest > 0).then_some(highest);
@@ -141,7 +173,10 @@ impl ReleaseHistory {
                 record.revision, self.release
             );
             match retry(&what, || self.api.create(&POST, &secret)).await {
-                Ok(_) => return Ok(record),
+                Ok(stored) => {
+                    self.remember(record.revision, stored);
+                    return Ok(record);
+                }
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     let name = names::record_name(&self.release, record.revision);
                     let existing = retry(&what, || self.api.get_opt(&name))
@@ -184,13 +219,19 @@ impl ReleaseHistory {
         status: ReleaseStatus,
         message: Option<&str>,
     ) -> Result<ReleaseRecord, StageError> {
-        let updated = self.update(revision, status, message).await?;
-        if status == ReleaseStatus::Deployed {
-            for older in self.list_secrets().await? {
-                if older.revision < revision && older.status == Some(ReleaseStatus::Deployed) {
-                    self.update(older.revision, ReleaseStatus::Superseded, None)
-                        .await?;
-                }
+        if status != ReleaseStatus::Deployed {
+            return self.update(revision, status, message).await;
+        }
+        // The older revisions are listed while this one is written: the list does not depend
+        // on the write, and each is a round trip.
+        let (updated, listed) =
+            tokio::join!(self.update(revision, status, message), self.list_secrets());
+        let updated = updated?;
+        for older in listed? {
+            if older.revision < revision && older.status == Some(ReleaseStatus::Deployed) {
+                self.remember(older.revision, older.secret);
+                self.update(older.revision, ReleaseStatus::Superseded, None)
+                    .await?;
             }
         }
         Ok(updated)
@@ -224,6 +265,7 @@ impl ReleaseHistory {
                 }),
                 ..DeleteParams::default()
             };
+            self.lock_written().remove(&old.revision);
             match retry(&what, || self.api.delete(&name, &params)).await {
                 Ok(_) => pruned.push(old.revision),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -280,10 +322,14 @@ impl ReleaseHistory {
     ) -> Result<ReleaseRecord, StageError> {
         let name = names::record_name(&self.release, revision);
         for _ in 0..MAX_RACES {
-            let Some(current) = retry(what, || self.api.get_opt(&name))
-                .await
-                .map_err(|e| api_error(what, &e))?
-            else {
+            let known = self.lock_written().remove(&revision);
+            let current = match known {
+                Some(secret) => Some(secret),
+                None => retry(what, || self.api.get_opt(&name))
+                    .await
+                    .map_err(|e| api_error(what, &e))?,
+            };
+            let Some(current) = current else {
                 return Err(StageError::failed(format!(
                     "{what}: release {} has no revision {revision} in namespace {}",
                     self.release, self.namespace
@@ -301,7 +347,11 @@ impl ReleaseHistory {
             secret.metadata.labels = Some(labels);
             secret.metadata.managed_fields = None;
             match retry(what, || self.api.replace(&name, &POST, &secret)).await {
-                Ok(_) => return Ok(record),
+                Ok(stored) => {
+                    self.remember(revision, stored);
+                    return Ok(record);
+                }
+                // Someone changed it since we read (or wrote) it: read it again.
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => return Err(api_error(what, &e)),
             }
@@ -309,6 +359,14 @@ impl ReleaseHistory {
         Err(StageError::failed(format!(
             "{what}: the record kept changing under us"
         )))
+    }
+
+    fn lock_written(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Secret>> {
+        self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember(&self, revision: u32, secret: Secret) {
+        self.lock_written().insert(revision, secret);
     }
 
     async fn highest_revision(&self) -> Result<u32, StageError> {

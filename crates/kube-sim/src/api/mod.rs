@@ -27,8 +27,29 @@ use status::ApiError;
 /// Request bodies larger than this are refused (the real API server's limit is 3 MiB per object).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Answers one request.
+/// Answers one request, and logs it when the request log is on.
 pub async fn handle(
+    sim: Arc<Sim>,
+    auth: Arc<Authenticator>,
+    server_address: Arc<str>,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Body> {
+    if !sim.requests.is_enabled() {
+        return answer(sim, auth, server_address, request).await;
+    }
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
+    let response = answer(Arc::clone(&sim), auth, server_address, request).await;
+    sim.requests
+        .record(&method, &path, response.status().as_u16(), started);
+    response
+}
+
+async fn answer(
     sim: Arc<Sim>,
     auth: Arc<Authenticator>,
     server_address: Arc<str>,
