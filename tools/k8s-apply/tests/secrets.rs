@@ -243,3 +243,35 @@ async fn a_plugin_failing_mid_apply_leaks_no_secret_into_the_record() {
     }
     panic!("no call number of {total} left a failed revision with a message");
 }
+
+/// A kubeconfig that turns certificate checks off gets a warning (issue 12, Secrets 5).
+#[test]
+fn insecure_skip_tls_verify_is_warned_about() {
+    let sim = KubeSim::start(Config::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sim.kubeconfig_path()).unwrap();
+    let mut config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let cluster = config["clusters"][0]["cluster"].as_mapping_mut().unwrap();
+    cluster.remove("certificate-authority-data");
+    cluster.remove("certificate-authority");
+    cluster.insert("insecure-skip-tls-verify".into(), true.into());
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    let manifests = dir.path().join("set.yaml");
+    std::fs::write(&manifests, MANIFESTS).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_k8s-apply"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &path)
+        .args(["--dry-run=server", "-f"])
+        .arg(&manifests)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: the kubeconfig sets insecure-skip-tls-verify"),
+        "{stderr}"
+    );
+}
