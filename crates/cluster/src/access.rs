@@ -129,6 +129,13 @@ async fn client_for(env: &Env, args: &ClusterArgs) -> Result<Connection, StageEr
     };
     // Our own retry policy is the one (see `retry`): no second loop inside the client.
     config.default_retry = false;
+    if config.accept_invalid_certs {
+        // Anyone on the network path can then act as the API server and receive our token.
+        tracing::warn!(
+            "the kubeconfig sets insecure-skip-tls-verify for {}: the API server's certificate is              not checked, so anyone on the network path can impersonate it and read the              credentials sent to it; set certificate-authority-data instead",
+            config.cluster_url
+        );
+    }
     let namespace = args
         .namespace
         .clone()

@@ -86,7 +86,8 @@ impl Ctx {
     #[must_use = "the group ends when this guard is dropped"]
     pub fn group(&self, name: &str) -> Group {
         if self.github_actions() {
-            self.inner.reporter.line(&github::group_start(name));
+            let name = self.mask(name);
+            self.inner.reporter.command(&github::group_start(&name));
         }
         Group { ctx: self.clone() }
     }
@@ -145,7 +146,7 @@ pub struct Group {
 impl Drop for Group {
     fn drop(&mut self) {
         if self.ctx.github_actions() {
-            self.ctx.inner.reporter.line(github::GROUP_END);
+            self.ctx.inner.reporter.command(github::GROUP_END);
         }
     }
 }

@@ -18,6 +18,10 @@ pub struct Tool {
     pub name: &'static str,
     pub crate_name: &'static str,
     pub schema_version: &'static str,
+    /// The success document's purpose is to carry a credential (oidc-creds' `credential_process`
+    /// document, eks-token's ExecCredential), so it is printed as it is; every other document is
+    /// masked whole before it is printed.
+    pub carries_credentials: bool,
 }
 
 impl Tool {
@@ -28,7 +32,16 @@ impl Tool {
             name,
             crate_name,
             schema_version: "v1",
+            carries_credentials: false,
         }
+    }
+
+    /// A tool whose success document carries a credential on purpose (see
+    /// [`Tool::carries_credentials`]).
+    #[must_use]
+    pub const fn carrying_credentials(mut self) -> Self {
+        self.carries_credentials = true;
+        self
     }
 
     /// The value of the document's `schema` field, e.g. `pipewright.dev/k8s-apply/v1`.
@@ -169,6 +182,50 @@ pub(crate) fn render<T: Serialize>(doc: &Document<T>, pretty: bool) -> serde_jso
     Ok(text)
 }
 
+/// A rendered JSON document with `mask` applied to every string in it (keys included), and its
+/// layout and key order kept. A string `mask` leaves alone is copied byte for byte.
+pub(crate) fn mask_json_strings(json: &str, mask: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        let literal = &rest[start..];
+        // The closing quote: the first one not escaped by a backslash.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in literal.char_indices().skip(1) {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else {
+            out.push_str(literal);
+            return out;
+        };
+        let token = &literal[..=end];
+        match serde_json::from_str::<String>(token) {
+            Ok(value) => {
+                let masked = mask(&value);
+                if masked == value {
+                    out.push_str(token);
+                } else {
+                    out.push_str(&serde_json::Value::String(masked).to_string());
+                }
+            }
+            Err(_) => out.push_str(token),
+        }
+        rest = &literal[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +253,16 @@ mod tests {
             }
         );
         assert_eq!(received.schema, "pipewright.dev/k8s-apply/v1");
+    }
+
+    #[test]
+    fn masking_a_document_keeps_its_layout_and_other_strings() {
+        let json = "{\n  \"a\": \"x \\\"pw-1234\\\" y\",\n  \"b\": [\"pw-1234\", 3]\n}\n";
+        let out = mask_json_strings(json, |s| s.replace("pw-1234", "***"));
+        assert_eq!(
+            out,
+            "{\n  \"a\": \"x \\\"***\\\" y\",\n  \"b\": [\"***\", 3]\n}\n"
+        );
     }
 
     #[test]

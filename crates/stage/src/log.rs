@@ -13,7 +13,7 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use crate::document::ErrorBody;
 use crate::github;
-use crate::secret::mask_values;
+use crate::secret::{lines_of, mask_values, scrub};
 
 /// Whether to colour stderr: only for a person at a terminal, never when `NO_COLOR` is set to
 /// anything (<https://no-color.org>), never for `TERM=dumb`.
@@ -58,13 +58,22 @@ impl Verbosity {
 
 type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
+/// The registered secret values of a run, longest first.
+pub(crate) type Registry = Arc<RwLock<Vec<String>>>;
+
+/// `text` masked with a registry's values, then scrubbed.
+pub(crate) fn mask_with(registry: &Registry, text: &str) -> String {
+    let secrets = registry.read().unwrap_or_else(PoisonError::into_inner);
+    scrub(&mask_values(text, secrets.iter().map(String::as_str)))
+}
+
 /// The stderr stream of one run.
 #[derive(Clone)]
 pub(crate) struct Reporter {
     sink: Sink,
     color: bool,
     github: bool,
-    secrets: Arc<RwLock<Vec<String>>>,
+    secrets: Registry,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -94,10 +103,16 @@ impl Reporter {
         self.github
     }
 
-    /// Replaces every registered secret value in `text` with `***`.
+    /// Replaces every registered secret value in `text` with `***`, then removes workflow commands
+    /// and credential shapes ([`scrub`]): text from child processes carries secrets we never
+    /// registered.
     pub(crate) fn mask(&self, text: &str) -> String {
-        let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
-        mask_values(text, secrets.iter().map(String::as_str))
+        mask_with(&self.secrets, text)
+    }
+
+    /// The registry itself, for the panic hook (which outlives nothing but must mask too).
+    pub(crate) fn registry(&self) -> Registry {
+        Arc::clone(&self.secrets)
     }
 
     /// Remembers a secret value so that nothing this reporter writes can show it, and under GitHub
@@ -116,13 +131,21 @@ impl Reporter {
             }
         }
         secrets.push(value.to_owned());
+        // A PEM key is often shown one line at a time (a log line, a table cell): each line of a
+        // multi-line value is masked on its own as well.
+        for line in lines_of(value) {
+            if !secrets.iter().any(|s| s == line) {
+                secrets.push(line.to_owned());
+            }
+        }
         // Longest first, so that a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// Writes one line (or several), masked.
-    pub(crate) fn line(&self, text: &str) {
-        self.write_unmasked(&self.mask(text));
+    /// Writes a workflow command of our own, whose text the caller has masked: masking the whole
+    /// line would remove the command itself.
+    pub(crate) fn command(&self, line: &str) {
+        self.write_unmasked(line);
     }
 
     fn write_unmasked(&self, text: &str) {
@@ -142,6 +165,7 @@ impl Reporter {
 
     /// One log event.
     pub(crate) fn event(&self, level: Level, message: &str) {
+        let message = &self.mask(message);
         let line = match level {
             Level::ERROR if self.github => github::annotation(github::Level::Error, None, message),
             Level::WARN if self.github => github::annotation(github::Level::Warning, None, message),
@@ -151,7 +175,7 @@ impl Reporter {
             Level::DEBUG => format!("{}: {message}", self.paint("debug", "2")),
             Level::TRACE => format!("{}: {message}", self.paint("trace", "2")),
         };
-        self.line(&line);
+        self.write_unmasked(&line);
     }
 
     /// The error that ended the step, with its causes and hint. The body is already masked.
@@ -163,15 +187,16 @@ impl Reporter {
         if let Some(hint) = &error.hint {
             let _ = write!(detail, "\n  hint: {hint}");
         }
+        let detail = self.mask(&detail);
         if self.github {
             let title = format!("{tool} failed ({})", error.kind);
-            self.line(&github::annotation(
+            self.write_unmasked(&github::annotation(
                 github::Level::Error,
                 Some(&title),
                 &detail,
             ));
         } else {
-            self.line(&format!(
+            self.write_unmasked(&format!(
                 "{}: {tool}: {detail}",
                 self.paint("error", "1;31")
             ));

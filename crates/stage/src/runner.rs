@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::future::Future;
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::error::ErrorKind as ClapErrorKind;
@@ -17,10 +18,10 @@ use serde::de::DeserializeOwned;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::ctx::Ctx;
-use crate::document::{Document, ErrorBody, Tool, render};
+use crate::document::{Document, ErrorBody, Tool, mask_json_strings, render};
 use crate::duration;
 use crate::error::{ErrorKind, Failed, StageError, StageResult};
-use crate::log::{Reporter, StderrLayer, Verbosity, use_color};
+use crate::log::{Registry, Reporter, StderrLayer, Verbosity, mask_with, use_color};
 use crate::upstream::{self, DEFAULT_MAX_INPUT_BYTES, Need, Upstream};
 
 /// The flags every tool has. Flatten into the tool's `Cli` with `#[command(flatten)]`.
@@ -50,7 +51,19 @@ pub trait StageCli: clap::Parser {
     fn timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// True when this run's output is read by a parent process rather than by a workflow step
+    /// (oidc-creds run by an SDK as a `credential_process`). Like a run under a Kubernetes client
+    /// (`KUBERNETES_EXEC_INFO`), such a run writes no GitHub Actions workflow commands: its parent
+    /// quotes its stderr inside errors of its own, where `::add-mask::VALUE` would put the value
+    /// itself on show.
+    fn nested(&self) -> bool {
+        false
+    }
 }
+
+/// The variable Kubernetes clients (client-go, kube-rs) set when they run a credential plugin.
+pub const EXEC_INFO_VAR: &str = "KUBERNETES_EXEC_INFO";
 
 /// The environment variables of a run. `Debug` shows names only: values hold credentials.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -207,7 +220,6 @@ where
         stderr_is_terminal,
     } = io;
     let color = use_color(stderr_is_terminal, env.get("NO_COLOR"), env.get("TERM"));
-    let github = env.get("GITHUB_ACTIONS") == Some("true");
 
     let cli = match C::try_parse_from(args) {
         Ok(cli) => cli,
@@ -223,6 +235,8 @@ where
         }
     };
 
+    let nested = cli.nested() || env.get(EXEC_INFO_VAR).is_some_and(|v| !v.is_empty());
+    let github = env.get("GITHUB_ACTIONS") == Some("true") && !nested;
     let reporter = Reporter::new(stderr, color, github);
     let verbosity = Verbosity::from_flags(cli.common().quiet, cli.common().verbose);
     let own_targets = vec![tool.crate_name, "stage", "cluster", "pipewright_aws"];
@@ -233,6 +247,7 @@ where
     ));
     let _guard = match logging {
         Logging::Global => {
+            set_panic_registry(reporter.registry());
             // Fails only if a subscriber is already set, in which case that one keeps logging.
             let _ = tracing::subscriber::set_global_default(subscriber);
             None
@@ -309,6 +324,15 @@ fn emit<T: Serialize>(
 ) -> u8 {
     let tool = ctx.tool();
     let (doc, code) = match outcome {
+        Ok(body) if tool.carries_credentials => {
+            return match render(&Document::success(tool, body), pretty) {
+                Ok(text) => {
+                    write_stdout(stdout, text.as_bytes(), false);
+                    0
+                }
+                Err(e) => serialisation_bug(ctx, &e, pretty, stdout),
+            };
+        }
         Ok(body) => (Document::success(tool, body), 0),
         Err(Failed { error, partial }) => {
             let body = ErrorBody::from_error(&error, |text| ctx.mask(text));
@@ -322,24 +346,30 @@ fn emit<T: Serialize>(
     };
     match render(&doc, pretty) {
         Ok(text) => {
+            // The whole document, not only the error: a report quotes container logs, events and
+            // messages of the cluster, which may hold any secret this run has seen.
+            let text = mask_json_strings(&text, |s| ctx.mask(s));
             write_stdout(stdout, text.as_bytes(), false);
             code
         }
-        Err(e) => {
-            // Only a bug can get here (a report type serde cannot represent as JSON).
-            let error = StageError::new(
-                ErrorKind::Internal,
-                format!("could not serialise the report: {e}"),
-            );
-            let body = ErrorBody::from_error(&error, |text| ctx.mask(text));
-            ctx.reporter().failure(tool.name, &body);
-            let doc = Document::<()>::failure(tool, body, None);
-            if let Ok(text) = render(&doc, pretty) {
-                write_stdout(stdout, text.as_bytes(), false);
-            }
-            error.exit_code()
-        }
+        Err(e) => serialisation_bug(ctx, &e, pretty, stdout),
     }
+}
+
+/// Only a bug can get here (a report type serde cannot represent as JSON).
+fn serialisation_bug(ctx: &Ctx, e: &serde_json::Error, pretty: bool, stdout: &mut dyn Write) -> u8 {
+    let tool = ctx.tool();
+    let error = StageError::new(
+        ErrorKind::Internal,
+        format!("could not serialise the report: {e}"),
+    );
+    let body = ErrorBody::from_error(&error, |text| ctx.mask(text));
+    ctx.reporter().failure(tool.name, &body);
+    let doc = Document::<()>::failure(tool, body, None);
+    if let Ok(text) = render(&doc, pretty) {
+        write_stdout(stdout, text.as_bytes(), false);
+    }
+    error.exit_code()
 }
 
 fn write_stdout(stdout: &mut dyn Write, bytes: &[u8], add_newline: bool) {
@@ -406,14 +436,44 @@ fn command_line_error(
     ErrorKind::Usage.exit_code()
 }
 
-/// A panic is a bug, but the pipeline downstream still deserves its one document.
+/// The secrets of the process's run, for the panic hook. Set once the run's reporter exists;
+/// before that no secret is known, and the hook still scrubs credential shapes.
+static PANIC_REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn set_panic_registry(registry: Registry) {
+    *PANIC_REGISTRY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(registry);
+}
+
+/// A panic's text masked like everything else the run writes. `try_lock`: a panic while the
+/// registry is being changed must not deadlock; the text is then only scrubbed.
+fn mask_panic_text(text: &str) -> String {
+    let registry = PANIC_REGISTRY
+        .try_lock()
+        .ok()
+        .and_then(|guard| guard.clone());
+    match registry {
+        Some(registry) => mask_with(&registry, text),
+        None => crate::secret::scrub(text),
+    }
+}
+
+/// A panic is a bug, but the pipeline downstream still deserves its one document. The panic's
+/// message (its payload, which may quote any value the code held) goes through the run's mask
+/// registry: the standard hook, which prints it as it is, is not used.
 fn install_panic_document(tool: Tool) {
-    let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        default_hook(info);
+        let masked = mask_panic_text(&info.to_string());
+        let thread = std::thread::current();
+        let _ = writeln!(
+            std::io::stderr(),
+            "thread '{}' {masked}",
+            thread.name().unwrap_or("<unnamed>")
+        );
         let body = ErrorBody {
             kind: ErrorKind::Internal,
-            message: format!("pipewright bug: {info}"),
+            message: format!("pipewright bug: {masked}"),
             hint: Some(
                 "please report it with the command line (secrets removed) and this message"
                     .to_owned(),

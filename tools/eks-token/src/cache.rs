@@ -10,12 +10,11 @@
 //! cannot be read or written is a debug line or a warning, never a failed step.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use stage::{Ctx, Secret};
+use stage::{Ctx, Secret, private_file};
 
 /// A cached token is not handed out when it expires within this: the client must have time to
 /// use it. 60 s on top of the minute between our 14-minute `expirationTimestamp` and EKS's 15
@@ -86,10 +85,18 @@ impl Cache {
 
     /// A token for `key` still good at `now` for longer than [`REFRESH_MARGIN`].
     pub fn load(&self, key: &CacheKey, now: jiff::Timestamp) -> Option<Cached> {
+        // A directory another user owns or can write may hold a token of their choosing.
+        if let Err(e) = private_file::ensure_dir(&self.dir, private_file::Dir::Private) {
+            tracing::warn!("token cache not used: {e}");
+            return None;
+        }
         let path = self.path(key);
         let metadata = fs::symlink_metadata(&path).ok()?;
-        // Only a plain file nobody else can read or write is trusted to hold our token.
-        if !metadata.is_file() || metadata.mode() & 0o077 != 0 {
+        // Only a plain file of ours nobody else can read or write is trusted to hold our token.
+        if !metadata.is_file()
+            || metadata.mode() & 0o077 != 0
+            || private_file::effective_uid().ok() != Some(metadata.uid())
+        {
             tracing::debug!(
                 "token cache: ignoring {} (not a private regular file)",
                 path.display()
@@ -117,13 +124,11 @@ impl Cache {
         })
     }
 
-    /// Saves a token for `key`, replacing any older one.
+    /// Saves a token for `key`, replacing any older one, with the one private-file writer: a new
+    /// 0600 file renamed over the old one (kubectl runs plugins in parallel: a reader sees the old
+    /// file or the new one, never half of one), never through a symbolic link, and only in a
+    /// directory that is this user's and writable by nobody else.
     pub fn store(&self, key: &CacheKey, cached: &Cached) -> std::io::Result<PathBuf> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)?;
-        let path = self.path(key);
         let text = serde_json::to_string(&CacheFile {
             version: FORMAT_VERSION,
             key: key.clone(),
@@ -132,26 +137,12 @@ impl Cache {
             token: cached.token.clone(),
         })
         .map_err(std::io::Error::other)?;
-        // Written beside its final name and renamed over it, so a concurrent reader (kubectl runs
-        // plugins in parallel) sees the old file or the new one, never half of one.
-        let temp = self
-            .dir
-            .join(format!(".{}.{}.tmp", file_name(key), std::process::id()));
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .and_then(|mut f| {
-                f.write_all(text.as_bytes())?;
-                f.sync_all()
-            })
-            .and_then(|()| fs::rename(&temp, &path));
-        if written.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        written.map(|()| path)
+        private_file::write(
+            &self.path(key),
+            text.as_bytes(),
+            private_file::Links::Refuse,
+            private_file::Dir::Private,
+        )
     }
 
     fn path(&self, key: &CacheKey) -> PathBuf {

@@ -3,14 +3,22 @@
 //! `PIPEWRIGHT_EKS_TOKEN_TIME` (an RFC 3339 time) replaces the clock. It exists for tests: a token
 //! signed at a known time can be compared with another implementation's, and the cache's expiry
 //! can be tested without waiting. Nobody should set it otherwise: a token signed for another time
-//! is refused by EKS.
+//! is refused by EKS. So it exists only in debug builds (what `cargo test` builds): a release
+//! binary never reads it, whatever the environment says.
 
 use stage::{Ctx, StageError};
 
 /// The variable that freezes the clock (tests only).
 pub const FROZEN_TIME_VAR: &str = "PIPEWRIGHT_EKS_TOKEN_TIME";
 
-/// The current time, or the frozen one.
+/// The current time, or in a debug build the frozen one.
+#[cfg(not(debug_assertions))]
+pub fn now(_ctx: &Ctx) -> Result<jiff::Timestamp, StageError> {
+    Ok(jiff::Timestamp::now())
+}
+
+/// The current time, or in a debug build the frozen one.
+#[cfg(debug_assertions)]
 pub fn now(ctx: &Ctx) -> Result<jiff::Timestamp, StageError> {
     match ctx.env(FROZEN_TIME_VAR) {
         None => Ok(jiff::Timestamp::now()),

@@ -8,8 +8,6 @@
 //! (neither does the AWS CLI: YAML libraries drop them).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
@@ -110,47 +108,21 @@ pub fn merge(existing: Option<&str>, entries: &Entries, path: &Path) -> Result<S
     })
 }
 
-/// Writes `text` to `path` with mode 0600, whole (a temporary file renamed over it), following a
-/// symlink to the file it names so that a linked kubeconfig stays linked.
+/// Writes `text` to `path` with the one private-file writer (a new 0600 file renamed over the
+/// old one). A symlinked kubeconfig is followed, as kubectl follows it (dotfile managers link
+/// `~/.kube/config`), so it stays a link; but only to a regular file this user owns, and the
+/// file it names is replaced, never opened for writing through the link.
 pub fn write(path: &Path, text: &str) -> Result<PathBuf, StageError> {
-    let fail = |what: &str, e: &std::io::Error| {
-        StageError::failed(format!("could not {what} {}: {e}", path.display()))
+    stage::private_file::write(
+        path,
+        text.as_bytes(),
+        stage::private_file::Links::FollowOwn,
+        stage::private_file::Dir::Any,
+    )
+    .map_err(|e| {
+        StageError::failed(format!("could not write the kubeconfig: {e}"))
             .with_hint("check the directory's permissions, or write elsewhere with --out")
-    };
-    let target = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        fs::canonicalize(path).map_err(|e| fail("follow the link", &e))?
-    } else {
-        path.to_owned()
-    };
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| fail("create the directory of", &e))?;
-    let name = target
-        .file_name()
-        .map_or_else(|| "kubeconfig".into(), |n| n.to_string_lossy().into_owned());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, &target));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(fail("write", &e));
-    }
-    Ok(target)
+    })
 }
 
 /// True when the document has a `section` entry named `name`.

@@ -4,7 +4,7 @@ use stage::Tool;
 
 fn main() -> std::process::ExitCode {
     stage::main(
-        Tool::new("eks-token", env!("CARGO_CRATE_NAME")),
+        Tool::new("eks-token", env!("CARGO_CRATE_NAME")).carrying_credentials(),
         eks_token::stdin_need(),
         eks_token::run,
     )

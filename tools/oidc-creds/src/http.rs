@@ -44,6 +44,15 @@ pub async fn get(
             "the token request URL must be http(s)://host/…".to_owned(),
         ));
     }
+    // The request carries the runner's bearer token, and the answer is a token for AWS: plain
+    // http is for a stand-in on this machine only.
+    if parsed.scheme() == "http" && !is_loopback(&parsed) {
+        return Err(Failure::BadUrl(format!(
+            "refusing to send the token request over plain http to {}: only https, or http to a \
+             loopback address (127.0.0.1, ::1, localhost), is allowed",
+            parsed.host_str().unwrap_or_default()
+        )));
+    }
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
@@ -70,6 +79,18 @@ pub async fn get(
         )));
     }
     Ok(Answer { status, body })
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The error with its chain of causes. (The URL in reqwest's message carries only the audience

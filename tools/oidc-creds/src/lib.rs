@@ -69,6 +69,10 @@ impl StageCli for Cli {
     fn common(&self) -> &CommonArgs {
         &self.common
     }
+
+    fn nested(&self) -> bool {
+        self.obtain.credential_process
+    }
 }
 
 /// Subcommands.
@@ -146,6 +150,10 @@ pub struct ObtainArgs {
     /// Write the credentials (json or env format) to this file, mode 0600, instead of stdout
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
+    /// Run as an AWS SDK's `credential_process` (what `--format aws-config` profiles pass): the
+    /// SDK quotes our stderr in its own errors, so no GitHub Actions workflow commands are written.
+    #[arg(long, hide = true)]
+    pub credential_process: bool,
 }
 
 /// The stdout document.
@@ -496,8 +504,10 @@ fn profile_body(args: &ObtainArgs, plan: &Plan) -> Result<String, StageError> {
     for account in &args.allowed_account_ids {
         command.extend(["--allowed-account-id".to_owned(), account.clone()]);
     }
-    // SDKs show a failing credential_process's stderr; progress lines would only be noise there.
+    // SDKs show a failing credential_process's stderr; progress lines would only be noise there,
+    // and workflow commands (`::add-mask::VALUE`) quoted in an SDK's error would show the value.
     command.push("--quiet".to_owned());
+    command.push("--credential-process".to_owned());
     let line: Vec<String> = command.iter().map(|a| output::shell_quote(a)).collect();
     Ok(format!(
         "credential_process = {}\nregion = {}\n",

@@ -2,7 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     stage::main(
-        stage::Tool::new("oidc-creds", env!("CARGO_CRATE_NAME")),
+        stage::Tool::new("oidc-creds", env!("CARGO_CRATE_NAME")).carrying_credentials(),
         stage::Need::None,
         oidc_creds::run,
     )

@@ -32,32 +32,20 @@ pub enum Format {
     AwsConfig,
 }
 
-/// Writes `contents` to `path`, readable by the owner only: created 0600, and an existing file's
-/// mode tightened before the secrets go in.
+/// Writes `contents` to `path`, readable by the owner only, with the one private-file writer
+/// ([`stage::private_file`]): a new 0600 file renamed over the target, never through a symlink.
 pub fn write_private(path: &Path, contents: &str) -> Result<(), StageError> {
-    let fail = |e: std::io::Error| {
-        StageError::invalid_input(format!(
-            "--output-file {}: cannot write it: {e}",
-            path.display()
-        ))
-        .with_hint("choose a path in a directory you can write to")
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(0o600);
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.is_file()
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
-        }
-    }
-    let mut file = options.open(path).map_err(fail)?;
-    file.write_all(contents.as_bytes()).map_err(fail)?;
-    file.flush().map_err(fail)
+    stage::private_file::write(
+        path,
+        contents.as_bytes(),
+        stage::private_file::Links::Refuse,
+        stage::private_file::Dir::Any,
+    )
+    .map(drop)
+    .map_err(|e| {
+        StageError::invalid_input(format!("--output-file: cannot write it: {e}"))
+            .with_hint("choose a path in a directory you can write to, not a symbolic link")
+    })
 }
 
 /// Single-quotes a value for a POSIX shell (and for AWS config's `credential_process`, which
@@ -225,15 +213,19 @@ pub fn write_profile(path: &Path, profile: &str, body: &str) -> Result<(), Stage
         Err(e) => return Err(fail(e)),
     };
     let updated = upsert_profile(&existing, profile, body);
-    // Written whole to a sibling file, then renamed over: a crash never leaves half a config.
-    let tmp = path.with_extension(format!("oidc-creds-{}.tmp", std::process::id()));
-    write_private(&tmp, &updated)?;
-    #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(path) {
-        // Keep the mode the user gave the existing file.
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
-    }
-    std::fs::rename(&tmp, path).map_err(fail)
+    // Written whole and renamed over (a crash never leaves half a config), 0600 (the profile names
+    // the role and the command that gets its keys), never through a symbolic link.
+    stage::private_file::write(
+        path,
+        updated.as_bytes(),
+        stage::private_file::Links::Refuse,
+        stage::private_file::Dir::Any,
+    )
+    .map(drop)
+    .map_err(|e| {
+        StageError::invalid_input(format!("AWS config file: cannot update it: {e}"))
+            .with_hint("set AWS_CONFIG_FILE to a regular file you can write")
+    })
 }
 
 #[cfg(test)]

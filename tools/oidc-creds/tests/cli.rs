@@ -866,3 +866,83 @@ fn help_has_examples() {
     assert!(r.stdout.contains("Examples:"));
     assert!(r.stdout.contains("--format github-env"));
 }
+
+/// A failing `credential_process` under GitHub Actions (issue 12, Secrets 1): eks-token's SDK runs
+/// the profile oidc-creds wrote; the child gets the job's OIDC token, then STS is unreachable.
+/// The SDK's error quotes the child's output, and eks-token reports that error: neither the OIDC
+/// token nor the runner's request token may appear in eks-token's stdout, stderr or step summary.
+#[test]
+fn a_failing_credential_process_leaks_no_secret_through_its_parent() {
+    let gh = github(0);
+    let (sts, _) = sts_stand_in(|| sts_error(400, "Throttling", "x"), 0);
+    let setup = Setup::new()
+        .github(&gh)
+        .with("AWS_ENDPOINT_URL_STS", &sts.url());
+    let config = setup.home.path().join("aws-config");
+    let r = setup.run(&[
+        "--role-arn",
+        ROLE,
+        "--format",
+        "aws-config",
+        "--profile",
+        "deploy",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let summary = setup.home.path().join("summary.md");
+    let output = std::process::Command::new(testbed::workspace_bin("eks-token"))
+        .args(["token", "--cluster", "prod", "--no-cache"])
+        .env_clear()
+        .envs(setup.env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "deploy")
+        // Nobody listens there: the child's AssumeRoleWithWebIdentity fails after it got the token.
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("XDG_CACHE_HOME", setup.home.path().join("cache"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert_ne!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("credential") || stdout.contains("credential"),
+        "eks-token says the credentials failed: {stdout}\n{stderr}"
+    );
+    assert!(
+        summary.contains("eks-token failed"),
+        "the summary is written: {summary:?}"
+    );
+    let token = jwt();
+    for (place, text) in [
+        ("stdout", stdout.as_ref()),
+        ("stderr", stderr.as_ref()),
+        ("the step summary", summary.as_str()),
+    ] {
+        for secret in [token.as_str(), REQUEST_TOKEN] {
+            assert!(
+                !text.contains(secret),
+                "{secret} is in eks-token's {place}:\n{text}"
+            );
+        }
+        assert!(!text.contains("::add-mask::"), "{place}: {text}");
+    }
+}
+
+/// The runner's request token never travels over plain http to another machine (issue 12,
+/// Secrets 5); the loopback stand-ins above show that http to this machine still works.
+#[test]
+fn a_plain_http_token_service_elsewhere_is_refused() {
+    let setup = Setup::new()
+        .with(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "http://token.example.invalid/token?api-version=2.0",
+        )
+        .with("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN);
+    let r = setup.run(&["--role-arn", ROLE]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.contains("plain http"), "{}", r.stdout);
+    assert!(!r.stdout.contains(REQUEST_TOKEN) && !r.stderr.contains(REQUEST_TOKEN));
+}

@@ -29,6 +29,19 @@ const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The record as gzipped JSON. Refuses a record that would not fit in a Secret, naming its size.
 pub fn encode(record: &ReleaseRecord) -> Result<Vec<u8>, StageError> {
+    // The message is error text, which may quote a child process (an exec plugin's output inside
+    // kube-client's error) and with it a secret nobody registered: `history` and `rollback` print
+    // it later, to anyone who can read the record. Scrubbed here, where every record is written.
+    let scrubbed;
+    let record = match &record.message {
+        Some(message) if stage::secret::scrub(message) != *message => {
+            let mut copy = record.clone();
+            copy.message = Some(stage::secret::scrub(message));
+            scrubbed = copy;
+            &scrubbed
+        }
+        _ => record,
+    };
     let json = serde_json::to_vec(record).map_err(|e| {
         StageError::new(
             stage::ErrorKind::Internal,
