@@ -2,8 +2,6 @@
 //! (`--release`), or `KIND/NAME` arguments and selectors; each object resolved to its API
 //! resource (known kinds from our table, others by discovery).
 
-use std::collections::HashMap;
-
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use stage::StageError;
 
@@ -108,52 +106,46 @@ pub async fn from_release(
 }
 
 /// API resources for upstream objects: known kinds from our table, others from discovery.
+/// Each kind to discover is asked for once, all at the same time: one round trip at start-up
+/// rather than one per kind (a rollback's wait is healthy as soon as it starts, so its start-up
+/// is the whole wait).
 async fn resolve(
     client: &kube::Client,
     namespace: &str,
     objects: &[UpstreamObject],
 ) -> Result<Vec<Target>, StageError> {
-    let mut discovered: HashMap<String, (ApiResource, bool)> = HashMap::new();
-    let mut targets = Vec::new();
+    // Each object's resource: ours at once, or which of the kinds to discover it is.
+    let mut unknown: Vec<&UpstreamObject> = Vec::new();
+    let mut slots: Vec<Result<(ApiResource, bool), usize>> = Vec::with_capacity(objects.len());
     for object in objects {
-        let group = object.group();
-        let (resource, namespaced) =
-            if let Some(known) = target::KnownKind::by_group_kind(group, &object.kind) {
-                let mut resource = known.resource();
-                resource.api_version.clone_from(&object.api_version);
-                object
-                    .api_version
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(known.version)
-                    .clone_into(&mut resource.version);
-                (resource, known.namespaced)
-            } else {
-                let key = format!("{}/{}", object.api_version, object.kind);
-                if let Some(found) = discovered.get(&key) {
-                    found.clone()
-                } else {
-                    let version = object.api_version.rsplit('/').next().unwrap_or("v1");
-                    let gvk = kube::api::GroupVersionKind::gvk(group, version, &object.kind);
-                    let what = format!(
-                        "finding the resource of {} {}",
-                        object.api_version, object.kind
-                    );
-                    let (resource, caps) =
-                        cluster::retry(&what, || kube::discovery::pinned_kind(client, &gvk))
-                            .await
-                            .map_err(|e| {
-                                cluster::api_error(&what, &e).with_hint(
-                            "the upstream document names a kind this cluster does not serve",
-                        )
-                            })?;
-                    let found = (resource, caps.scope == kube::discovery::Scope::Namespaced);
-                    discovered.insert(key, found.clone());
-                    found
-                }
-            };
+        if let Some(known) = target::KnownKind::by_group_kind(object.group(), &object.kind) {
+            let mut resource = known.resource();
+            resource.api_version.clone_from(&object.api_version);
+            object
+                .api_version
+                .rsplit('/')
+                .next()
+                .unwrap_or(known.version)
+                .clone_into(&mut resource.version);
+            slots.push(Ok((resource, known.namespaced)));
+        } else if let Some(i) = unknown.iter().position(|o| same_kind(o, object)) {
+            slots.push(Err(i));
+        } else {
+            slots.push(Err(unknown.len()));
+            unknown.push(object);
+        }
+    }
+    // The first failure in the document's order is the one reported, as when the kinds were
+    // asked for one by one.
+    let discovered = futures_util::future::join_all(unknown.iter().map(|o| discover(client, o)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut targets = Vec::with_capacity(objects.len());
+    for (object, slot) in objects.iter().zip(slots) {
+        let (resource, namespaced) = slot.unwrap_or_else(|i| discovered[i].clone());
         targets.push(Target {
-            rule: target::rule_for(group, &object.kind),
+            rule: target::rule_for(object.group(), &object.kind),
             namespace: namespaced.then(|| {
                 object
                     .namespace
@@ -165,6 +157,30 @@ async fn resolve(
         });
     }
     Ok(targets)
+}
+
+fn same_kind(a: &UpstreamObject, b: &UpstreamObject) -> bool {
+    a.api_version == b.api_version && a.kind == b.kind
+}
+
+/// The API resource of a kind we do not know, and whether it is namespaced, by discovery.
+async fn discover(
+    client: &kube::Client,
+    object: &UpstreamObject,
+) -> Result<(ApiResource, bool), StageError> {
+    let version = object.api_version.rsplit('/').next().unwrap_or("v1");
+    let gvk = kube::api::GroupVersionKind::gvk(object.group(), version, &object.kind);
+    let what = format!(
+        "finding the resource of {} {}",
+        object.api_version, object.kind
+    );
+    let (resource, caps) = cluster::retry(&what, || kube::discovery::pinned_kind(client, &gvk))
+        .await
+        .map_err(|e| {
+            cluster::api_error(&what, &e)
+                .with_hint("the upstream document names a kind this cluster does not serve")
+        })?;
+    Ok((resource, caps.scope == kube::discovery::Scope::Namespaced))
 }
 
 /// The targets of `KIND/NAME` arguments, or of kinds listed with a selector.
