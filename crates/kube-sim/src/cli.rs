@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "kube-sim",
     version = build_info::VERSION,
-    after_help = "Example:\n  kube-sim serve --kubeconfig-out /tmp/kube-sim.yaml &\n  kubectl --kubeconfig /tmp/kube-sim.yaml apply --server-side -f manifests/\n  kubectl --kubeconfig /tmp/kube-sim.yaml rollout status deployment/web"
+    after_help = "Example:\n  kube-sim serve --kubeconfig-out /tmp/kube-sim.yaml > /tmp/kube-sim.ready &\n  until [ -s /tmp/kube-sim.ready ]; do sleep 0.2; done\n  kubectl --kubeconfig /tmp/kube-sim.yaml apply --server-side -f examples/shop.yaml\n  kubectl --kubeconfig /tmp/kube-sim.yaml -n shop rollout status deployment/api"
 )]
 pub struct Cli {
     #[command(subcommand)]
