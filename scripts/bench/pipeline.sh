@@ -22,8 +22,7 @@
 # Usage: scripts/bench/pipeline.sh [RUNS]            (default 5 runs of each)
 # Environment:
 #   MANIFESTS   what to deploy: a kustomize directory, a YAML file, or `-` for rendered YAML on
-#               stdin (default manifests/k8s/overlays/development, else a built-in stand-in of
-#               the same shape). Images docker.io/cloudtolocalllm/{web,api} get the run's tags.
+#               stdin (default manifests/k8s/overlays/development). Images docker.io/cloudtolocalllm/{web,api} get the run's tags.
 #               A set with an ExternalSecret gets, before each run and untimed, what the
 #               cluster's add-ons would hold: manifests/k8s/local (the CRD) and the Secret the
 #               operator would make, in the namespace created beforehand (adoptable by helm).
@@ -87,120 +86,6 @@ new=bench-1.1.0
 bad=pull-error
 
 # --- the manifests -----------------------------------------------------------------------------
-# The development overlay's shape while manifests/k8s is not there yet: the shared names (web and
-# api Deployments, the postgres StatefulSet, namespace cloudtolocalllm), one replica each.
-standin() {
-  cat <<'EOF'
-apiVersion: v1
-kind: Namespace
-metadata: {name: cloudtolocalllm, labels: {environment: development}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: web, namespace: cloudtolocalllm}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: api, namespace: cloudtolocalllm}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: api-config, namespace: cloudtolocalllm}
-data: {LOG_LEVEL: info, DATABASE_HOST: postgres.cloudtolocalllm.svc}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: postgres-credentials, namespace: cloudtolocalllm}
-stringData: {password: bench-only-not-a-secret}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: cloudtolocalllm}
-spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: cloudtolocalllm}
-spec: {selector: {app: api}, ports: [{name: http, port: 80, targetPort: 8080}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: postgres, namespace: cloudtolocalllm}
-spec: {clusterIP: None, selector: {app: postgres}, ports: [{name: postgres, port: 5432}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: cloudtolocalllm}
-spec:
-  replicas: 1
-  strategy: {rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      serviceAccountName: web
-      containers:
-        - name: web
-          image: docker.io/cloudtolocalllm/web:0.1.0
-          ports: [{containerPort: 8080}]
-          readinessProbe: {httpGet: {path: /, port: 8080}}
-          resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 250m, memory: 128Mi}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api, namespace: cloudtolocalllm}
-spec:
-  replicas: 1
-  strategy: {rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api}}
-    spec:
-      serviceAccountName: api
-      containers:
-        - name: api
-          image: docker.io/cloudtolocalllm/api:0.1.0
-          ports: [{containerPort: 8080}]
-          envFrom: [{configMapRef: {name: api-config}}]
-          env:
-            - name: DATABASE_PASSWORD
-              valueFrom: {secretKeyRef: {name: postgres-credentials, key: password}}
-          readinessProbe: {httpGet: {path: /healthz, port: 8080}}
-          resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: postgres, namespace: cloudtolocalllm}
-spec:
-  serviceName: postgres
-  replicas: 1
-  selector: {matchLabels: {app: postgres}}
-  template:
-    metadata: {labels: {app: postgres}}
-    spec:
-      containers:
-        - name: postgres
-          image: docker.io/library/postgres:16.4
-          ports: [{containerPort: 5432}]
-          env:
-            - name: POSTGRES_PASSWORD
-              valueFrom: {secretKeyRef: {name: postgres-credentials, key: password}}
-          resources: {requests: {cpu: 100m, memory: 256Mi}, limits: {cpu: 500m, memory: 512Mi}}
-  volumeClaimTemplates:
-    - metadata: {name: data}
-      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny, namespace: cloudtolocalllm}
-spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
----
-apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: postgres, namespace: cloudtolocalllm}
-spec: {maxUnavailable: 1, selector: {matchLabels: {app: postgres}}}
-EOF
-}
 
 manifests="${MANIFESTS:-manifests/k8s/overlays/development}"
 if [ "$manifests" = - ]; then
@@ -212,9 +97,6 @@ elif [ -d "$manifests" ]; then
 elif [ -f "$manifests" ]; then
   source_name="$manifests"
   cp "$manifests" "$work/base.yaml"
-elif [ -z "${MANIFESTS:-}" ]; then
-  source_name="the built-in stand-in for the development overlay (manifests/k8s is not there yet)"
-  standin >"$work/base.yaml"
 else
   echo "MANIFESTS=$manifests: no such directory or file" >&2
   exit 1
