@@ -190,7 +190,20 @@ fn mount_failing(
         last,
     )];
     let state = json!({ "waiting": { "reason": "ContainerCreating" } });
-    let mut status = status(pod, c, &state, &json!({}), false, 0, false);
+    never_created(pod, c, &state, start, last + delay, events)
+}
+
+/// The report of a container the kubelet never creates (a failed mount, a missing
+/// configuration): waiting in `state`, no container ID, retried at `next_ms`.
+fn never_created(
+    pod: PodFacts<'_>,
+    c: &Container<'_>,
+    state: &Value,
+    start: i64,
+    next_ms: i64,
+    events: Vec<Occurrence>,
+) -> Report {
+    let mut status = status(pod, c, state, &json!({}), false, 0, false);
     if let Some(map) = status.as_object_mut() {
         map.remove("containerID");
     }
@@ -200,7 +213,7 @@ fn mount_failing(
         started: false,
         finished: None,
         ready_changed_ms: start,
-        next_ms: Some(last + delay),
+        next_ms: Some(next_ms),
         events,
         logs: ContainerLogs::default(),
     }
@@ -244,20 +257,14 @@ fn config_failing(
     ];
     let state =
         json!({ "waiting": { "reason": "CreateContainerConfigError", "message": message } });
-    let mut status = status(pod, c, &state, &json!({}), false, 0, false);
-    if let Some(map) = status.as_object_mut() {
-        map.remove("containerID");
-    }
-    Report {
-        status,
-        ready: false,
-        started: false,
-        finished: None,
-        ready_changed_ms: start,
-        next_ms: Some(start + attempts * CONFIG_RETRY_MS),
+    never_created(
+        pod,
+        c,
+        &state,
+        start,
+        start + attempts * CONFIG_RETRY_MS,
         events,
-        logs: ContainerLogs::default(),
-    }
+    )
 }
 
 fn running(
