@@ -66,6 +66,8 @@ pub enum Action {
     /// The previous revision of the release had the object and the new set has not: deleted
     /// (in a dry run, would be).
     Pruned,
+    /// `k8s-apply uninstall` deleted the object (in a dry run, would delete it).
+    Deleted,
 }
 
 impl Action {
@@ -75,6 +77,7 @@ impl Action {
             Self::Configured => "configured",
             Self::Unchanged => "unchanged",
             Self::Pruned => "pruned",
+            Self::Deleted => "deleted",
         }
     }
 }
@@ -294,7 +297,7 @@ async fn apply(
     // Only once the whole new set is in place: an apply that failed half-way must not also take
     // away the old objects its replacements were meant to stand in for.
     let outcome = match outcome {
-        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some())
+        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some(), Action::Pruned)
             .await
             .map(|pruned| report.objects.extend(pruned)),
         Err(error) => Err(error),

@@ -38,6 +38,7 @@ pub mod release;
 pub mod rollback;
 pub mod secrets;
 pub mod snapshot;
+pub mod uninstall;
 
 pub use diff::{Change, ChangeOp, ObjectDiff, diff};
 pub use images::{ImageRef, ImageUse, SetImage};
@@ -78,6 +79,9 @@ Examples:
 
   # Record once that this cluster is production; --env then refuses any other cluster
   k8s-apply init-cluster --env production
+
+  # Delete a release (objects, revisions, lock), like helm uninstall
+  k8s-apply uninstall --release web -n shop --dry-run
 
 Exit codes: 0 applied, 1 the API server refused a change (e.g. a field-manager conflict),
 2 bad usage or manifests (nothing was applied), 3 the cluster could not be reached or refused the
@@ -122,7 +126,30 @@ pub enum Command {
     /// Record once which environment this cluster is, for `--env` to check
     #[command(after_help = INIT_EXAMPLES)]
     InitCluster(InitArgs),
+    /// Delete a release: its objects, its recorded revisions, its `ApplySet` parent and its
+    /// deploy lock (like `helm uninstall`)
+    #[command(after_help = UNINSTALL_EXAMPLES)]
+    Uninstall(UninstallArgs),
 }
+
+const UNINSTALL_EXAMPLES: &str = "\
+Examples:
+  # What would be deleted, without deleting anything
+  k8s-apply uninstall --release web -n shop --dry-run
+
+  # Delete the release under its deploy lock
+  k8s-apply uninstall --release web -n shop --env staging
+
+  # Keep the revisions (history shows it uninstalled; `rollback` brings it back)
+  k8s-apply uninstall --release web -n shop --keep-history
+
+Namespaces and CustomResourceDefinitions the release applied are kept unless
+--delete-namespaces / --delete-crds say otherwise: deleting either takes along objects that
+are not the release's. Objects are deleted only while they carry the release's ApplySet label
+and the uid a revision recorded, as pruning does.
+
+Exit codes: 0 uninstalled (or, with --ignore-not-found, nothing to uninstall), 1 no such release
+or the API server refused a deletion, 2 bad usage, 3 cluster unreachable, 124 --timeout.";
 
 const ROLLBACK_EXAMPLES: &str = "\
 Examples:
@@ -278,6 +305,41 @@ impl RollbackArgs {
     }
 }
 
+/// What `uninstall` deletes, and how.
+#[derive(Args, Debug, Clone)]
+pub struct UninstallArgs {
+    /// The release to delete
+    #[arg(long, value_name = "NAME", env = "PIPEWRIGHT_RELEASE")]
+    pub release: String,
+    /// List what would be deleted; change nothing and take no lock
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the recorded revisions, and record the uninstall as a revision of its own
+    #[arg(long)]
+    pub keep_history: bool,
+    #[command(flatten)]
+    pub delete: prune::Reach,
+    /// Exit 0 when the release has nothing in the namespace
+    #[arg(long)]
+    pub ignore_not_found: bool,
+    /// Who holds the deploy lock [default: the GitHub run, else this shell job]
+    #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
+    pub lock_holder: Option<String>,
+    /// How long to wait for another run's deploy lock
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = stage::duration::parse)]
+    pub lock_timeout: std::time::Duration,
+    /// How long the deploy lock outlives this run's last renewal
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
+    pub lock_ttl: std::time::Duration,
+    /// Refuse (exit 2, nothing changed) unless the cluster is recorded as this environment
+    #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
+    pub environment: Option<String>,
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
+    #[command(flatten)]
+    pub timeout: TimeoutArg,
+}
+
 /// What `init-cluster` records.
 #[derive(Args, Debug, Clone)]
 pub struct InitArgs {
@@ -319,6 +381,7 @@ impl StageCli for Cli {
             Some(Command::History(args)) => args.timeout.timeout,
             Some(Command::Rollback(args)) => args.flags.timeout.timeout,
             Some(Command::InitCluster(args)) => args.timeout.timeout,
+            Some(Command::Uninstall(args)) => args.timeout.timeout,
             None => self.apply.timeout.timeout,
         }
     }
@@ -334,6 +397,7 @@ pub async fn run(cli: Cli, ctx: Ctx, _upstream: Option<serde_json::Value>) -> St
             apply::run(&args.to_apply_args(), &ctx, Mode::Apply, source).await
         }
         Some(Command::InitCluster(args)) => environment::init(args, &ctx).await,
+        Some(Command::Uninstall(args)) => uninstall::run(args, &ctx).await,
         None => apply::run(&cli.apply, &ctx, Mode::Apply, SetSource::Files).await,
     }
 }

@@ -55,7 +55,8 @@ pub async fn prepare(
         return Ok(Vec::new());
     };
     let leftovers = leftovers(records, set);
-    let candidates = plan(client, release, namespace, &leftovers, resource).await?;
+    let reach = Reach::default();
+    let candidates = plan(client, release, namespace, &leftovers, reach, resource).await?;
     check_max(&candidates, args.max_prune)?;
     Ok(candidates)
 }
@@ -105,6 +106,19 @@ fn same_object(a: &ObjectRef, b: &ObjectRef) -> bool {
     a.kind == b.kind && a.group() == b.group() && a.namespace == b.namespace && a.name == b.name
 }
 
+/// Which kinds whose deletion reaches beyond the release a plan may include: pruning never, an
+/// uninstall when asked (`--delete-namespaces`, `--delete-crds`).
+#[derive(clap::Args, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Also delete Namespaces the release applied (and everything in them)
+    #[arg(long = "delete-namespaces")]
+    pub namespaces: bool,
+    /// Also delete CustomResourceDefinitions the release applied (and every resource of their
+    /// kinds, in the whole cluster)
+    #[arg(long = "delete-crds")]
+    pub crds: bool,
+}
+
 /// Checks each leftover against the live cluster and keeps those that are still ours (see the
 /// module header). `resource` finds the API path of a kind (`None`: not served, nothing to do).
 pub async fn plan(
@@ -112,6 +126,7 @@ pub async fn plan(
     release: &str,
     namespace: &str,
     leftovers: &[Leftover],
+    reach: Reach,
     resource: impl Fn(&ObjectRef) -> Option<ApiResource>,
 ) -> Result<Vec<Candidate>, StageError> {
     if leftovers.is_empty() {
@@ -143,7 +158,7 @@ pub async fn plan(
     for leftover in leftovers {
         let key = leftover.key.clone();
         let shown = crate::apply::display_name(&key);
-        if let Some(why) = never_pruned(&key) {
+        if let Some(why) = never_pruned(&key, reach) {
             tracing::warn!(
                 "{shown}: no longer in the set, but {why}; delete it yourself if that is what \
                  you want"
@@ -208,12 +223,12 @@ pub async fn plan(
 /// Namespace takes everything in it (the release's records and lock too), a CRD every custom
 /// resource of its kind in the cluster. Pruning must never reach outside the release, so these
 /// are left for a person to delete.
-fn never_pruned(key: &ObjectRef) -> Option<&'static str> {
+fn never_pruned(key: &ObjectRef, reach: Reach) -> Option<&'static str> {
     match (key.group(), key.kind.as_str()) {
-        ("", "Namespace") => {
+        ("", "Namespace") if !reach.namespaces => {
             Some("namespaces are not pruned (deleting one deletes everything in it)")
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => Some(
+        ("apiextensions.k8s.io", "CustomResourceDefinition") if !reach.crds => Some(
             "CustomResourceDefinitions are not pruned (deleting one deletes every resource of its \
              kind in the cluster)",
         ),
@@ -234,11 +249,13 @@ pub fn check_max(candidates: &[Candidate], max: usize) -> Result<(), StageError>
     .with_hint("check the input is the whole set, then raise --max-prune, or pass --no-prune"))
 }
 
-/// Deletes the candidates in deletion order (or, in a dry run, only reports them).
+/// Deletes the candidates in deletion order (or, in a dry run, only reports them), reported as
+/// `action` (pruned, or deleted by an uninstall).
 pub async fn execute(
     client: &kube::Client,
     candidates: &[Candidate],
     dry_run: bool,
+    action: Action,
 ) -> Result<Vec<AppliedObject>, StageError> {
     let mut pruned = Vec::new();
     for step in order::deletion_phases(candidates) {
@@ -254,20 +271,20 @@ pub async fn execute(
                     }),
                     ..DeleteParams::default()
                 };
-                let what = format!("pruning {shown}");
+                let what = format!("deleting {shown}");
                 match cluster::retry(&what, || api.delete(&key.name, &params)).await {
                     Ok(_) => {}
                     // Gone already: what we wanted. A 409 is a failed uid precondition: the
                     // object was replaced since the plan, so it is not ours to delete.
                     Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {
-                        tracing::info!("{shown}: gone or replaced meanwhile; not pruned");
+                        tracing::info!("{shown}: gone or replaced meanwhile; left alone");
                         continue;
                     }
                     Err(err) => return Err(cluster::api_error(&what, &err)),
                 }
             }
             let dry = if dry_run { " (server dry run)" } else { "" };
-            tracing::info!("{shown} pruned{dry}");
+            tracing::info!("{shown} {}{dry}", action.as_str());
             pruned.push(AppliedObject {
                 api_version: key.api_version.clone(),
                 kind: key.kind.clone(),
@@ -276,7 +293,7 @@ pub async fn execute(
                 uid: candidate.uid.clone(),
                 generation: candidate.generation,
                 resource_version: candidate.resource_version.clone(),
-                action: Action::Pruned,
+                action,
                 changes: None,
             });
         }

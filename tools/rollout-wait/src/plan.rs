@@ -35,7 +35,7 @@ pub async fn from_upstream(
     let objects: Vec<UpstreamObject> = doc
         .objects
         .into_iter()
-        .filter(|o| o.action.as_deref() != Some("pruned"))
+        .filter(|o| !matches!(o.action.as_deref(), Some("pruned" | "deleted")))
         .collect();
     let targets = resolve(client, namespace, &objects).await?;
     let mut candidates = Vec::new();

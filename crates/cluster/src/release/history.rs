@@ -252,27 +252,46 @@ impl ReleaseHistory {
             if Some(old.revision) == last_deployed {
                 continue;
             }
-            let name = names::record_name(&self.release, old.revision);
-            let what = format!(
-                "deleting revision {} of release {}",
-                old.revision, self.release
-            );
-            // The uid precondition makes sure we delete the record we listed, not a namesake.
-            let params = DeleteParams {
-                preconditions: old.secret.metadata.uid.clone().map(|uid| Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            self.lock_written().remove(&old.revision);
-            match retry(&what, || self.api.delete(&name, &params)).await {
-                Ok(_) => pruned.push(old.revision),
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(api_error(&what, &e)),
+            if self.delete_listed(old).await? {
+                pruned.push(old.revision);
             }
         }
         Ok(pruned)
+    }
+
+    /// Deletes every revision, unreadable ones included (`k8s-apply uninstall`). Returns the
+    /// revisions deleted.
+    pub async fn delete_all(&self) -> Result<Vec<u32>, StageError> {
+        let mut deleted = Vec::new();
+        for listed in self.list_secrets().await? {
+            if self.delete_listed(&listed).await? {
+                deleted.push(listed.revision);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes one listed record; `false` when it was gone already.
+    async fn delete_listed(&self, old: &Listed) -> Result<bool, StageError> {
+        let name = names::record_name(&self.release, old.revision);
+        let what = format!(
+            "deleting revision {} of release {}",
+            old.revision, self.release
+        );
+        // The uid precondition makes sure we delete the record we listed, not a namesake.
+        let params = DeleteParams {
+            preconditions: old.secret.metadata.uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        self.lock_written().remove(&old.revision);
+        match retry(&what, || self.api.delete(&name, &params)).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(e) => Err(api_error(&what, &e)),
+        }
     }
 
     async fn update(

@@ -27,6 +27,9 @@ pub enum ReleaseStatus {
     Deployed,
     Failed,
     Superseded,
+    /// `k8s-apply uninstall --keep-history`: the release's objects were deleted; its earlier
+    /// revisions stay for `history` and `rollback --to`.
+    Uninstalled,
 }
 
 impl ReleaseStatus {
@@ -37,6 +40,7 @@ impl ReleaseStatus {
             Self::Deployed => "deployed",
             Self::Failed => "failed",
             Self::Superseded => "superseded",
+            Self::Uninstalled => "uninstalled",
         }
     }
 
@@ -47,6 +51,7 @@ impl ReleaseStatus {
             Self::Deployed,
             Self::Failed,
             Self::Superseded,
+            Self::Uninstalled,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)

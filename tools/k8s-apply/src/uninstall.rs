@@ -1,0 +1,326 @@
+//! `k8s-apply uninstall --release NAME`: what `helm uninstall` does, with pruning's care.
+//!
+//! Under the deploy lock: every object a revision of the release owned is deleted if the cluster
+//! still says it is ours (the release's `ApplySet` label and a recorded uid, as for pruning), in
+//! reverse dependency order; then the revisions (or, with `--keep-history`, one more revision
+//! saying `uninstalled`), the `ApplySet` parent, and the lock's Lease. Namespaces and CRDs stay
+//! unless a flag asks: deleting them takes along objects that are not the release's.
+//!
+//! The release's own Namespace, when it is to be deleted, goes last: the records and the lock
+//! live in it, and a run that stops half-way must still find them.
+
+use std::collections::BTreeSet;
+
+use cluster::{Holder, LockOptions, ReleaseHistory, ReleaseRecord, ReleaseStatus};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Preconditions};
+use stage::{Ctx, Failed, StageError, StageResult};
+
+use crate::UninstallArgs;
+use crate::apply::{Action, AppliedObject, Report};
+use crate::kinds::Kinds;
+use crate::manifest::{ManifestSet, ObjectRef};
+use crate::prune::{self, Candidate, Leftover, Reach};
+use crate::{applyset, environment};
+
+/// Runs `uninstall`; see the module header.
+pub async fn run(args: &UninstallArgs, ctx: &Ctx) -> StageResult<Report> {
+    let mut report = Report {
+        release: Some(args.release.clone()),
+        environment: args.environment.clone(),
+        dry_run: args.dry_run,
+        ..Report::default()
+    };
+    match uninstall(args, ctx, &mut report).await {
+        Ok(()) => Ok(report),
+        Err(error) if report.objects.is_empty() => Err(error.into()),
+        Err(error) => Err(Failed::with_report(error, report)),
+    }
+}
+
+async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Result<(), StageError> {
+    if args.keep_history && args.delete.namespaces {
+        return Err(StageError::usage(
+            "--keep-history and --delete-namespaces cannot go together: the revisions live in \
+             the release's namespace",
+        )
+        .with_hint("keep the history, or delete the namespace and the history with it"));
+    }
+    cluster::names::check_release_name(&args.release)?;
+    let connection = cluster::connect(ctx, &args.cluster).await?;
+    if let Some(expected) = &args.environment {
+        environment::guard(&connection, expected).await?;
+    }
+    let client = &connection.client;
+    let namespace = connection.namespace.clone();
+    report.release_namespace = Some(namespace.clone());
+    let history = ReleaseHistory::new(client, &namespace, &args.release)?;
+
+    let (records, parent) = tokio::join!(
+        history.list(),
+        crate::release::read_parent(client, &args.release, &namespace)
+    );
+    let (records, parent) = (records?, parent?);
+    if records.is_empty() && parent.is_none() {
+        let message = format!(
+            "release {} has no revisions and no ApplySet parent in namespace {namespace}: \
+             nothing to uninstall",
+            args.release
+        );
+        if args.ignore_not_found {
+            tracing::info!("{message}");
+            return Ok(());
+        }
+        return Err(StageError::failed(message).with_hint(
+            "check --release and -n (the namespace the release was applied with); \
+             --ignore-not-found makes this exit 0",
+        ));
+    }
+
+    if args.dry_run {
+        return dry_run(args, client, &namespace, &records, report).await;
+    }
+
+    let holder = Holder::from_env(ctx.environment(), args.lock_holder.as_deref());
+    let options = LockOptions {
+        ttl: args.lock_ttl,
+        wait_timeout: args.lock_timeout,
+        ..LockOptions::default()
+    };
+    let release = args.release.as_str();
+    let lock = cluster::acquire(client, &namespace, release, &holder, &options, |other| {
+        tracing::info!(
+            "waiting for the deploy lock of release {release}, held by {}",
+            other.describe()
+        );
+    })
+    .await?;
+    let keep_alive = lock.keep_alive();
+
+    // Under the lock: another run may have recorded a revision while this one waited.
+    let outcome = async {
+        let records = history.list().await?;
+        let candidates = plan(args, client, &namespace, &records).await?;
+        let (own_namespace, others): (Vec<Candidate>, Vec<Candidate>) = candidates
+            .into_iter()
+            .partition(|c| is_namespace(&c.key, &namespace));
+        let gone = prune::execute(client, &others, false, Action::Deleted).await?;
+        report.objects.extend(gone);
+        forget(args, &history, &records, report).await?;
+        delete_parent(client, release, &namespace).await?;
+        Ok::<_, StageError>(own_namespace)
+    }
+    .await;
+    let kept = keep_alive.stop().await;
+    let own_namespace = match (outcome, kept) {
+        (Ok(own_namespace), Ok(())) => own_namespace,
+        (Err(error), _) | (Ok(_), Err(error)) => {
+            if let Err(release_error) = lock.release().await {
+                tracing::warn!("{}", release_error.message());
+            }
+            return Err(error);
+        }
+    };
+    lock.release().await?;
+    delete_free_lease(client, release, &namespace).await?;
+    // Last: the records and the lock lived in it.
+    let gone = prune::execute(client, &own_namespace, false, Action::Deleted).await?;
+    report.objects.extend(gone);
+    tracing::info!(
+        "release {release} uninstalled: {} object(s) deleted",
+        report.objects.len()
+    );
+    Ok(())
+}
+
+/// `--dry-run`: what would be deleted, into the report and on stderr.
+async fn dry_run(
+    args: &UninstallArgs,
+    client: &kube::Client,
+    namespace: &str,
+    records: &[ReleaseRecord],
+    report: &mut Report,
+) -> Result<(), StageError> {
+    let candidates = plan(args, client, namespace, records).await?;
+    report.objects = candidates.iter().map(deleted).collect();
+    for object in &report.objects {
+        tracing::info!("{} would be deleted", shown(object));
+    }
+    let revisions: Vec<String> = records.iter().map(|r| r.revision.to_string()).collect();
+    let kept = if args.keep_history {
+        "kept"
+    } else {
+        "would be deleted"
+    };
+    tracing::info!(
+        "release {}: revisions [{}] {kept}; its ApplySet parent and deploy lock would be \
+         deleted (dry run: nothing was changed)",
+        args.release,
+        revisions.join(", ")
+    );
+    Ok(())
+}
+
+/// What the release's revisions own that is still ours, Namespaces and CRDs only when asked.
+async fn plan(
+    args: &UninstallArgs,
+    client: &kube::Client,
+    namespace: &str,
+    records: &[ReleaseRecord],
+) -> Result<Vec<Candidate>, StageError> {
+    let leftovers: Vec<Leftover> = prune::leftovers(records, &ManifestSet::default())
+        .into_iter()
+        .filter(|leftover| keeps(args, &leftover.key).is_none_or(|why| !warn_kept(leftover, why)))
+        .collect();
+    let api_versions: Vec<String> = leftovers
+        .iter()
+        .map(|l| l.key.api_version.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let kinds = Kinds::discover(client, &api_versions).await?;
+    let reach = Reach {
+        namespaces: true,
+        crds: true,
+    };
+    prune::plan(client, &args.release, namespace, &leftovers, reach, |key| {
+        kinds.resource(key).cloned()
+    })
+    .await
+}
+
+/// Why `key` is kept without a flag (`None`: it is deleted).
+fn keeps(args: &UninstallArgs, key: &ObjectRef) -> Option<&'static str> {
+    match (key.group(), key.kind.as_str()) {
+        ("", "Namespace") if !args.delete.namespaces => Some(
+            "deleting a namespace deletes everything in it; pass --delete-namespaces to delete it",
+        ),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") if !args.delete.crds => Some(
+            "deleting a CRD deletes every resource of its kind in the cluster; pass --delete-crds \
+             to delete it",
+        ),
+        _ => None,
+    }
+}
+
+fn warn_kept(leftover: &Leftover, why: &str) -> bool {
+    tracing::warn!(
+        "{}: kept ({why})",
+        crate::apply::display_name(&leftover.key)
+    );
+    true
+}
+
+fn is_namespace(key: &ObjectRef, name: &str) -> bool {
+    key.group().is_empty() && key.kind == "Namespace" && key.name == name
+}
+
+/// The revisions: deleted, or with `--keep-history` kept and one more recorded as `uninstalled`.
+async fn forget(
+    args: &UninstallArgs,
+    history: &ReleaseHistory,
+    records: &[ReleaseRecord],
+    report: &mut Report,
+) -> Result<(), StageError> {
+    if args.keep_history {
+        let mut record = ReleaseRecord::new(&args.release, history.namespace());
+        record.status = ReleaseStatus::Uninstalled;
+        record.environment.clone_from(&args.environment);
+        record.message = Some(format!(
+            "uninstalled: {} object(s) deleted",
+            report.objects.len()
+        ));
+        let highest = records.last().map_or(0, |r| r.revision);
+        let created = history.create_after(record, highest).await?;
+        tracing::info!(
+            "release {}: revision {} records the uninstall; earlier revisions kept",
+            args.release,
+            created.revision
+        );
+        report.revision = Some(created.revision);
+        report.previous_revision = created.previous_revision;
+    } else {
+        let deleted = history.delete_all().await?;
+        tracing::info!("release {}: deleted revisions {deleted:?}", args.release);
+    }
+    Ok(())
+}
+
+async fn delete_parent(
+    client: &kube::Client,
+    release: &str,
+    namespace: &str,
+) -> Result<(), StageError> {
+    let name = applyset::parent_name(release);
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let what = format!("deleting the ApplySet parent secret/{name}");
+    let params = DeleteParams::default();
+    match cluster::retry(&what, || api.delete(&name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(err) => Err(cluster::api_error(&what, &err)),
+    }
+}
+
+/// Deletes the deploy lock's Lease if nobody holds it: given back by this run a moment ago, it is
+/// free unless another run took it since, and then it is that run's to keep.
+async fn delete_free_lease(
+    client: &kube::Client,
+    release: &str,
+    namespace: &str,
+) -> Result<(), StageError> {
+    let name = cluster::names::lock_name(release);
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let what = format!("deleting the deploy lock lease/{name}");
+    let Some(lease) = cluster::retry(&what, || api.get_opt(&name))
+        .await
+        .map_err(|err| cluster::api_error(&what, &err))?
+    else {
+        return Ok(());
+    };
+    let holder = lease
+        .spec
+        .as_ref()
+        .and_then(|s| s.holder_identity.as_deref());
+    if holder.is_some_and(|h| !h.is_empty()) {
+        tracing::info!("lease/{name}: taken by another run meanwhile; left to it");
+        return Ok(());
+    }
+    // The version read is a precondition: a run that takes the lock in between keeps it.
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: lease.metadata.uid.clone(),
+            resource_version: lease.metadata.resource_version.clone(),
+        }),
+        ..DeleteParams::default()
+    };
+    match cluster::retry(&what, || api.delete(&name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+        Err(err) => Err(cluster::api_error(&what, &err)),
+    }
+}
+
+fn deleted(candidate: &Candidate) -> AppliedObject {
+    AppliedObject {
+        api_version: candidate.key.api_version.clone(),
+        kind: candidate.key.kind.clone(),
+        namespace: candidate.key.namespace.clone(),
+        name: candidate.key.name.clone(),
+        uid: candidate.uid.clone(),
+        generation: candidate.generation,
+        resource_version: candidate.resource_version.clone(),
+        action: Action::Deleted,
+        changes: None,
+    }
+}
+
+fn shown(object: &AppliedObject) -> String {
+    crate::apply::display_name(&ObjectRef {
+        api_version: object.api_version.clone(),
+        kind: object.kind.clone(),
+        namespace: object.namespace.clone(),
+        name: object.name.clone(),
+    })
+}
