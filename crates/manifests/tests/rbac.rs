@@ -1,5 +1,5 @@
 //! Least privilege, checked: with kube-sim enforcing RBAC, a member of the deployer group
-//! `cloudtolocalllm:deployers` deploys, fails and rolls back the development overlay with nothing
+//! `cloudtolocalllm:deployers` deploys, fails, rolls back and uninstalls the development overlay with nothing
 //! but base/rbac.yaml's Role and cluster/deployer-rbac.yaml's grants, and may not do what those
 //! files say it cannot.
 
@@ -12,7 +12,7 @@ use kube_sim::Scenario;
 use kube_sim::rbac::{Mode, StaticUser};
 
 #[test]
-fn the_deployer_group_may_deploy_and_roll_back_with_nothing_more_than_its_roles() {
+fn the_deployer_group_may_deploy_roll_back_and_uninstall_with_nothing_more_than_its_roles() {
     let Some(kubectl) = common::kubectl() else {
         return;
     };
@@ -89,4 +89,55 @@ fn the_deployer_group_may_deploy_and_roll_back_with_nothing_more_than_its_roles(
         "{.spec.template.spec.containers[0].image}",
     );
     assert_eq!(image, format!("docker.io/cloudtolocalllm/web:{next}"));
+
+    uninstalls_as_the_deployer(&mut cluster);
+}
+
+/// The release's end, by the same identity: uninstall needs no more than the deploy did,
+/// although the release's own Role, which grants it, goes too (last).
+fn uninstalls_as_the_deployer(cluster: &mut Cluster) {
+    let k8s_apply = testbed::workspace_bin("k8s-apply");
+    let uninstall = cluster
+        .command(&k8s_apply)
+        .args([
+            "uninstall",
+            "--release",
+            "cloudtolocalllm",
+            "-n",
+            NAMESPACE,
+            "--env",
+            "development",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&uninstall.stderr);
+    assert_eq!(uninstall.status.code(), Some(0), "uninstall: {stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&uninstall.stdout).unwrap();
+    let last = doc["objects"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["action"].as_str()),
+        (Some("RoleBinding"), Some("deleted")),
+        "the grant goes last: {doc:#}"
+    );
+    // Deleting its own binding took away the right to delete the Role it bound: left, unbound,
+    // with a word for the administrator.
+    assert!(
+        stderr.contains("role.rbac.authorization.k8s.io/cloudtolocalllm-deployer: kept"),
+        "{stderr}"
+    );
+    // What is left, seen by the administrator: the namespace, the unbound Role, and the Secret
+    // the External Secrets operator made (not the release's).
+    cluster.kubeconfig = None;
+    let left = cluster.kubectl(&[
+        "get",
+        "deployments,statefulsets,services,configmaps,secrets,rolebindings,leases",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        String::from_utf8(left.stdout).unwrap().trim(),
+        "secret/cloudtolocalllm-database"
+    );
 }

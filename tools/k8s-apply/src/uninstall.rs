@@ -6,8 +6,10 @@
 //! saying `uninstalled`), the `ApplySet` parent, and the lock's Lease. Namespaces and CRDs stay
 //! unless a flag asks: deleting them takes along objects that are not the release's.
 //!
-//! The release's own Namespace, when it is to be deleted, goes last: the records and the lock
-//! live in it, and a run that stops half-way must still find them.
+//! Two kinds of object go last, after the records and the lock: RBAC objects (the release may
+//! grant the deploy identity the rights to delete the rest, its records and its lock) and the
+//! release's own Namespace (the records and the lock live in it). A run that stops half-way
+//! leaves the records while any other object is left.
 
 use std::collections::BTreeSet;
 
@@ -15,7 +17,7 @@ use cluster::{Holder, LockOptions, ReleaseHistory, ReleaseRecord, ReleaseStatus}
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Preconditions};
-use stage::{Ctx, Failed, StageError, StageResult};
+use stage::{Ctx, ErrorKind, Failed, StageError, StageResult};
 
 use crate::UninstallArgs;
 use crate::apply::{Action, AppliedObject, Report};
@@ -102,19 +104,19 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     let outcome = async {
         let records = history.list().await?;
         let candidates = plan(args, client, &namespace, &records).await?;
-        let (own_namespace, others): (Vec<Candidate>, Vec<Candidate>) = candidates
+        let (last, first): (Vec<Candidate>, Vec<Candidate>) = candidates
             .into_iter()
-            .partition(|c| is_namespace(&c.key, &namespace));
-        let gone = prune::execute(client, &others, false, Action::Deleted).await?;
+            .partition(|c| is_namespace(&c.key, &namespace) || is_rbac(&c.key));
+        let gone = prune::execute(client, &first, false, Action::Deleted).await?;
         report.objects.extend(gone);
         forget(args, &history, &records, report).await?;
         delete_parent(client, release, &namespace).await?;
-        Ok::<_, StageError>(own_namespace)
+        Ok::<_, StageError>(last)
     }
     .await;
     let kept = keep_alive.stop().await;
-    let own_namespace = match (outcome, kept) {
-        (Ok(own_namespace), Ok(())) => own_namespace,
+    let last = match (outcome, kept) {
+        (Ok(last), Ok(())) => last,
         (Err(error), _) | (Ok(_), Err(error)) => {
             if let Err(release_error) = lock.release().await {
                 tracing::warn!("{}", release_error.message());
@@ -124,9 +126,10 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     };
     lock.release().await?;
     delete_free_lease(client, release, &namespace).await?;
-    // Last: the records and the lock lived in it.
-    let gone = prune::execute(client, &own_namespace, false, Action::Deleted).await?;
-    report.objects.extend(gone);
+    // Last, in deletion order (RBAC before the namespace): the release may grant the deploy
+    // identity the very rights the steps above needed, and its namespace held the records and
+    // the lock.
+    delete_last(client, last, report).await?;
     tracing::info!(
         "release {release} uninstalled: {} object(s) deleted",
         report.objects.len()
@@ -159,6 +162,48 @@ async fn dry_run(
         args.release,
         revisions.join(", ")
     );
+    Ok(())
+}
+
+/// Deletes the RBAC objects and the release's namespace: bindings first, so that what a lost
+/// grant leaves behind is a Role nothing binds any more. When deleting a binding took away the
+/// deploy identity's own right to delete the rest, the rest is left with a warning.
+async fn delete_last(
+    client: &kube::Client,
+    mut last: Vec<Candidate>,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    last.sort_by_key(
+        |c| match (is_rbac(&c.key), c.key.kind.ends_with("Binding")) {
+            (true, true) => 0,
+            (true, false) => 1,
+            (false, _) => 2,
+        },
+    );
+    let mut unbound = false;
+    for candidate in &last {
+        match prune::execute(
+            client,
+            std::slice::from_ref(candidate),
+            false,
+            Action::Deleted,
+        )
+        .await
+        {
+            Ok(gone) => {
+                unbound |= is_rbac(&candidate.key) && candidate.key.kind.ends_with("Binding");
+                report.objects.extend(gone);
+            }
+            Err(error) if unbound && error.kind() == ErrorKind::Unauthorized => {
+                tracing::warn!(
+                    "{}: kept: the deploy identity lost the right to delete it with the \
+                     release's bindings; an administrator can delete it",
+                    crate::apply::display_name(&candidate.key)
+                );
+            }
+            Err(error) => return Err(error),
+        }
+    }
     Ok(())
 }
 
@@ -214,6 +259,10 @@ fn warn_kept(leftover: &Leftover, why: &str) -> bool {
 
 fn is_namespace(key: &ObjectRef, name: &str) -> bool {
     key.group().is_empty() && key.kind == "Namespace" && key.name == name
+}
+
+fn is_rbac(key: &ObjectRef) -> bool {
+    key.group() == "rbac.authorization.k8s.io"
 }
 
 /// The revisions: deleted, or with `--keep-history` kept and one more recorded as `uninstalled`.
