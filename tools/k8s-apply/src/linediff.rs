@@ -1,15 +1,17 @@
-//! A line diff and its unified rendering (`@@ -a,b +c,d @@` hunks with context), small enough
-//! to own: the inputs are single Kubernetes objects rendered as YAML.
+//! The unified rendering of a line diff (`@@ -a,b +c,d @@` hunks with context) of two single
+//! Kubernetes objects rendered as YAML, for `k8s-apply diff` and `--dry-run=server`.
 //!
-//! The common prefix and suffix are matched first (a deploy usually changes a few lines of a
-//! long object); the middle is diffed by longest common subsequence. If the middle is too large
-//! for a quadratic table, it is reported as all removed then all added: still a correct diff,
-//! just not a minimal one, and memory stays bounded.
+//! The diff itself is the `similar` crate's (Myers, with a deadline so that a huge object cannot
+//! stall the run); this module only fixes what we promise of its output: nothing for equal texts,
+//! and line endings that do not count.
 
-use std::fmt::Write as _;
+use std::time::Duration;
 
-/// Cells of the LCS table beyond which the middle is not diffed line by line (4 MiB of `u32`).
-const MAX_TABLE_CELLS: usize = 1 << 20;
+use similar::{Algorithm, DiffTag, TextDiff};
+
+/// How long the diff may look for a minimal edit script before it settles for a correct, larger
+/// one.
+const DEADLINE: Duration = Duration::from_secs(1);
 
 /// What happens to one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,140 +24,59 @@ pub enum Edit {
 /// The edit script turning `old` into `new`: every line of `old` is kept or removed, every line
 /// of `new` is kept or added, in order.
 pub fn diff_lines<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<(Edit, &'a str)> {
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..]
-        .iter()
-        .rev()
-        .zip(new[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let (old_mid, new_mid) = (
-        &old[prefix..old.len() - suffix],
-        &new[prefix..new.len() - suffix],
-    );
-
-    let mut script: Vec<(Edit, &str)> = old[..prefix].iter().map(|l| (Edit::Keep, *l)).collect();
-    let cells = (old_mid.len() + 1).saturating_mul(new_mid.len() + 1);
-    if cells <= MAX_TABLE_CELLS {
-        lcs_script(old_mid, new_mid, &mut script);
-    } else {
-        script.extend(old_mid.iter().map(|l| (Edit::Remove, *l)));
-        script.extend(new_mid.iter().map(|l| (Edit::Add, *l)));
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .timeout(DEADLINE)
+        .diff_slices(old, new);
+    // From the operations' ranges, so that the lines are borrowed from the inputs.
+    let mut script = Vec::with_capacity(old.len().max(new.len()));
+    for op in diff.ops() {
+        let (tag, old_range, new_range) = op.as_tag_tuple();
+        let (old_lines, new_lines) = (&old[old_range], &new[new_range]);
+        let mark = |edit: Edit, lines: &[&'a str]| {
+            lines
+                .iter()
+                .map(move |line| (edit, *line))
+                .collect::<Vec<_>>()
+        };
+        match tag {
+            DiffTag::Equal => script.extend(mark(Edit::Keep, old_lines)),
+            DiffTag::Delete => script.extend(mark(Edit::Remove, old_lines)),
+            DiffTag::Insert => script.extend(mark(Edit::Add, new_lines)),
+            DiffTag::Replace => {
+                script.extend(mark(Edit::Remove, old_lines));
+                script.extend(mark(Edit::Add, new_lines));
+            }
+        }
     }
-    script.extend(old[old.len() - suffix..].iter().map(|l| (Edit::Keep, *l)));
     script
-}
-
-/// Appends the LCS edit script of `old` against `new`. The table holds, for each pair of
-/// suffixes, the length of their longest common subsequence; walking it from the front keeps a
-/// line when both sides agree and otherwise takes the side that keeps the longer subsequence,
-/// removals before additions on ties (as `diff -u` reads best).
-fn lcs_script<'a>(old: &[&'a str], new: &[&'a str], script: &mut Vec<(Edit, &'a str)>) {
-    let width = new.len() + 1;
-    let mut table = vec![0u32; (old.len() + 1) * width];
-    for i in (0..old.len()).rev() {
-        for j in (0..new.len()).rev() {
-            table[i * width + j] = if old[i] == new[j] {
-                table[(i + 1) * width + j + 1] + 1
-            } else {
-                table[(i + 1) * width + j].max(table[i * width + j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    while i < old.len() && j < new.len() {
-        if old[i] == new[j] {
-            script.push((Edit::Keep, old[i]));
-            i += 1;
-            j += 1;
-        } else if table[(i + 1) * width + j] >= table[i * width + j + 1] {
-            script.push((Edit::Remove, old[i]));
-            i += 1;
-        } else {
-            script.push((Edit::Add, new[j]));
-            j += 1;
-        }
-    }
-    script.extend(old[i..].iter().map(|l| (Edit::Remove, *l)));
-    script.extend(new[j..].iter().map(|l| (Edit::Add, *l)));
 }
 
 /// A unified diff of two texts with `context` lines around each change, or the empty string when
 /// they are equal. Lines are compared without their line endings.
 pub fn unified(old: &str, new: &str, old_label: &str, new_label: &str, context: usize) -> String {
-    let old_lines: Vec<&str> = old.lines().collect();
-    let new_lines: Vec<&str> = new.lines().collect();
-    let script = diff_lines(&old_lines, &new_lines);
-    let changes: Vec<usize> = script
-        .iter()
-        .enumerate()
-        .filter(|(_, (edit, _))| *edit != Edit::Keep)
-        .map(|(i, _)| i)
-        .collect();
-    if changes.is_empty() {
+    let old = normalize_endings(old);
+    let new = normalize_endings(new);
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .timeout(DEADLINE)
+        .diff_lines(&old, &new);
+    if diff.ops().iter().all(|op| op.tag() == DiffTag::Equal) {
         return String::new();
     }
-
-    // Hunks as ranges of the script: each change with its context, merged when they touch.
-    let mut hunks: Vec<(usize, usize)> = Vec::new();
-    for &at in &changes {
-        let start = at.saturating_sub(context);
-        let end = (at + context + 1).min(script.len());
-        match hunks.last_mut() {
-            Some(last) if start <= last.1 => last.1 = end,
-            _ => hunks.push((start, end)),
-        }
-    }
-
-    // Line numbers before each script position, on each side.
-    let mut old_before = Vec::with_capacity(script.len() + 1);
-    let mut new_before = Vec::with_capacity(script.len() + 1);
-    let (mut o, mut n) = (0usize, 0usize);
-    for (edit, _) in &script {
-        old_before.push(o);
-        new_before.push(n);
-        match edit {
-            Edit::Keep => {
-                o += 1;
-                n += 1;
-            }
-            Edit::Remove => o += 1,
-            Edit::Add => n += 1,
-        }
-    }
-    old_before.push(o);
-    new_before.push(n);
-
-    let mut out = format!("--- {old_label}\n+++ {new_label}\n");
-    for (start, end) in hunks {
-        let old_count = old_before[end] - old_before[start];
-        let new_count = new_before[end] - new_before[start];
-        let _ = writeln!(
-            out,
-            "@@ -{} +{} @@",
-            range(old_before[start], old_count),
-            range(new_before[start], new_count)
-        );
-        for (edit, line) in &script[start..end] {
-            let mark = match edit {
-                Edit::Keep => ' ',
-                Edit::Remove => '-',
-                Edit::Add => '+',
-            };
-            let _ = writeln!(out, "{mark}{line}");
-        }
-    }
-    out
+    diff.unified_diff()
+        .context_radius(context)
+        .header(old_label, new_label)
+        .to_string()
 }
 
-/// A hunk range as GNU diff writes it: `start,count` with 1-based `start`, the count left out
-/// when it is 1, and an empty range given as the line before it.
-fn range(lines_before: usize, count: usize) -> String {
-    match count {
-        0 => format!("{lines_before},0"),
-        1 => format!("{}", lines_before + 1),
-        _ => format!("{},{count}", lines_before + 1),
+/// `\r\n` as `\n`, and a final newline, so that neither reads as a change.
+fn normalize_endings(text: &str) -> String {
+    let mut text = text.replace("\r\n", "\n");
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
     }
+    text
 }
 
 #[cfg(test)]
@@ -222,15 +143,18 @@ mod tests {
     }
 
     #[test]
-    fn large_middles_fall_back_to_remove_then_add() {
+    fn large_rewrites_still_rebuild_both_sides() {
         let old: Vec<String> = (0..2000).map(|i| format!("old {i}")).collect();
         let new: Vec<String> = (0..2000).map(|i| format!("new {i}")).collect();
         let old: Vec<&str> = old.iter().map(String::as_str).collect();
         let new: Vec<&str> = new.iter().map(String::as_str).collect();
         let script = diff_lines(&old, &new);
         assert_eq!(script.len(), 4000);
-        assert!(script[..2000].iter().all(|(e, _)| *e == Edit::Remove));
-        assert!(script[2000..].iter().all(|(e, _)| *e == Edit::Add));
+        assert_eq!(
+            script.iter().filter(|(e, _)| *e == Edit::Remove).count(),
+            2000
+        );
+        assert_eq!(script.iter().filter(|(e, _)| *e == Edit::Add).count(), 2000);
     }
 
     proptest! {
