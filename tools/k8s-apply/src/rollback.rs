@@ -5,6 +5,14 @@
 //! Unlike `kubectl rollout undo`, which swaps a Deployment's pod template back and nothing else,
 //! this restores the whole set: ConfigMaps and Secrets the failed revision changed, objects it
 //! added (pruned) and objects it removed (re-created).
+//!
+//! A record is a Secret, which others than the deployer may be able to write, and a rollback
+//! applies it with the deployer's rights. So the revision returned to must verify with the
+//! release's record key (`docs/release-records.md`), and may only write kinds and namespaces that
+//! verified revisions of the release actually wrote before: a planted or edited revision is
+//! refused with exit 1 naming its Secret, before anything is written.
+
+use std::collections::BTreeSet;
 
 use cluster::{ReleaseHistory, ReleaseRecord, ReleaseStatus};
 use stage::StageError;
@@ -68,6 +76,8 @@ pub fn target(
         };
         record
     };
+    record.check_trusted()?;
+    check_owned(record, records, namespace)?;
     if record.manifests.is_empty() {
         return Err(StageError::failed(format!(
             "revision {} of release {release} recorded no manifests: nothing to re-apply",
@@ -75,6 +85,69 @@ pub fn target(
         )));
     }
     Ok(record.clone())
+}
+
+/// Refuses a revision whose manifests write a kind, or into a namespace, that no verified
+/// revision of the release wrote (an object with a uid in its record): a rollback restores
+/// what the release had, it never brings anything new. `namespace` is the release's own.
+fn check_owned(
+    record: &ReleaseRecord,
+    records: &[ReleaseRecord],
+    namespace: &str,
+) -> Result<(), StageError> {
+    let written = records
+        .iter()
+        .filter(|r| r.trust.is_verified())
+        .flat_map(|r| r.objects.iter())
+        .filter(|o| o.uid.is_some());
+    let mut kinds = BTreeSet::new();
+    let mut namespaces = BTreeSet::from([namespace.to_owned()]);
+    for object in written {
+        kinds.insert((group(&object.api_version).to_owned(), object.kind.clone()));
+        if let Some(ns) = &object.namespace {
+            namespaces.insert(ns.clone());
+        }
+    }
+    let refuse = |what: String| {
+        StageError::failed(format!(
+            "revision {} of release {} (secret/{}) would write {what}, which no verified revision \
+            of the release ever wrote; a rollback restores only what the release owned, so \
+            nothing was changed",
+            record.revision,
+            record.release,
+            cluster::names::record_name(&record.release, record.revision)
+        ))
+        .with_hint(
+            "if the release is meant to own it now, deploy it with `k8s-apply -f … --release`; \
+            see docs/release-records.md",
+        )
+    };
+    for object in record.manifests.objects() {
+        let text = |pointer: &str| object.pointer(pointer).and_then(|v| v.as_str());
+        let kind = text("/kind").unwrap_or_default();
+        let api_version = text("/apiVersion").unwrap_or_default();
+        let name = text("/metadata/name").unwrap_or("?");
+        let group = group(api_version);
+        if !kinds.contains(&(group.to_owned(), kind.to_owned())) {
+            let kind_name = if group.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind}.{group}")
+            };
+            return Err(refuse(format!("{kind_name} {name}")));
+        }
+        if let Some(ns) = text("/metadata/namespace")
+            && !namespaces.contains(ns)
+        {
+            return Err(refuse(format!("{kind} {name} in namespace {ns}")));
+        }
+    }
+    Ok(())
+}
+
+/// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → the core group).
+fn group(api_version: &str) -> &str {
+    api_version.split_once('/').map_or("", |(group, _)| group)
 }
 
 /// Checks, under the lock, that the revision chosen before it is still the one to return to: a
@@ -90,7 +163,8 @@ pub fn still_the_target(
         return Ok(());
     }
     Err(StageError::failed(format!(
-        "release {}: while this rollback waited for the deploy lock, the revision to return to          changed from {chosen} to {}; nothing was changed",
+        "release {}: while this rollback waited for the deploy lock, the revision to return to \
+        changed from {chosen} to {}; nothing was changed",
         history.release(),
         now.revision
     ))

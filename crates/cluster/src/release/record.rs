@@ -107,6 +107,11 @@ pub struct ReleaseRecord {
     #[serde(with = "rfc3339")]
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub updated_at: Timestamp,
+    /// Whether the deployer can be shown to have written it: set when it is read through a
+    /// [`crate::ReleaseHistory`], never stored.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub trust: super::seal::Trust,
 }
 
 impl ReleaseRecord {
@@ -130,6 +135,7 @@ impl ReleaseRecord {
             origin: Origin::default(),
             created_at: now,
             updated_at: now,
+            trust: super::seal::Trust::Unchecked,
         }
     }
 
