@@ -203,3 +203,90 @@ fn listing(records: &[ReleaseRecord]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use cluster::{OwnedObject, Trust};
+    use serde_json::json;
+
+    use super::*;
+
+    fn revision(
+        revision: u32,
+        trust: Trust,
+        objects: &[(&str, &str, Option<&str>)],
+    ) -> ReleaseRecord {
+        let mut record = ReleaseRecord::new("web", "shop");
+        record.revision = revision;
+        record.trust = trust;
+        record.objects = objects
+            .iter()
+            .map(|(api_version, kind, namespace)| OwnedObject {
+                api_version: (*api_version).to_owned(),
+                kind: (*kind).to_owned(),
+                namespace: namespace.map(str::to_owned),
+                name: "x".to_owned(),
+                uid: Some("uid".to_owned()),
+            })
+            .collect();
+        record.manifests = cluster::ManifestSet::new(
+            objects
+                .iter()
+                .map(|(api_version, kind, namespace)| {
+                    json!({"apiVersion": api_version, "kind": kind,
+                           "metadata": {"name": "x", "namespace": namespace}})
+                })
+                .collect(),
+        );
+        record
+    }
+
+    #[test]
+    fn a_verified_revision_may_not_bring_a_kind_or_namespace_never_written() {
+        let owned = revision(
+            1,
+            Trust::Verified,
+            &[("apps/v1", "Deployment", Some("shop"))],
+        );
+        // A revision that verifies (a leaked key, or a planted key before the first deploy)
+        // but whose objects were never written with a uid by a verified revision.
+        let mut binding = revision(
+            2,
+            Trust::Verified,
+            &[("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None)],
+        );
+        for object in &mut binding.objects {
+            object.uid = None;
+        }
+        let err = check_owned(&binding, &[owned.clone(), binding.clone()], "shop").unwrap_err();
+        assert_eq!(err.kind(), stage::ErrorKind::Failed);
+        assert!(
+            err.message()
+                .contains("ClusterRoleBinding.rbac.authorization.k8s.io"),
+            "{}",
+            err.message()
+        );
+        let elsewhere = revision(
+            3,
+            Trust::Verified,
+            &[("apps/v1", "Deployment", Some("kube-system"))],
+        );
+        let mut unwritten = elsewhere.clone();
+        unwritten.objects.clear();
+        let err = check_owned(&unwritten, &[owned.clone(), unwritten.clone()], "shop").unwrap_err();
+        assert!(
+            err.message().contains("namespace kube-system"),
+            "{}",
+            err.message()
+        );
+        // An untrusted revision that wrote the kind does not make it owned.
+        let planted = revision(
+            4,
+            Trust::Unsigned,
+            &[("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None)],
+        );
+        assert!(check_owned(&binding, &[owned.clone(), planted], "shop").is_err());
+        // What verified revisions wrote is fine.
+        assert!(check_owned(&owned, std::slice::from_ref(&owned), "shop").is_ok());
+    }
+}
