@@ -20,5 +20,6 @@ pub use error::api_error;
 pub use lock::{Contender, Holder, KeepAlive, Lock, LockOptions, acquire, acquire_seen};
 pub use release::{
     ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus, ReleaseSummary,
+    Trust,
 };
 pub use retry::{RetryPolicy, retry, retry_with};

@@ -503,8 +503,9 @@ async fn read_under_lock(
     };
     let kinds_now: &Kinds = kinds;
     let resource = |key: &ObjectRef| kinds_now.resource(key).cloned();
+    let trusted = release::trusted(records);
     let to_prune =
-        prune::prepare(args, client, &connection.namespace, records, set, resource).await?;
+        prune::prepare(args, client, &connection.namespace, &trusted, set, resource).await?;
     Ok(UnderLock {
         to_prune,
         parent,

@@ -2,7 +2,8 @@
 //! JSON on stdout (`revisions[]`) and as a table on stderr for people.
 //!
 //! It reads the same records rollout-wait and a rollback read, and prints no manifest content:
-//! a revision's manifests can hold Secret values.
+//! a revision's manifests can hold Secret values. Each revision says whether it verified with
+//! the release's record key (`trusted`); one that did not is never rolled back to or settled.
 
 use cluster::{ReleaseHistory, ReleaseRecord, ReleaseStatus};
 use schemars::JsonSchema;
@@ -35,6 +36,10 @@ pub struct Revision {
     /// For a rollback: the revision it re-applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_revision: Option<u32>,
+    /// Whether the record verified with the release's record key: false for a record planted or
+    /// edited by someone other than the deployer, written before records were signed, or read
+    /// without `get` on the key (docs/release-records.md).
+    pub trusted: bool,
 }
 
 impl From<&ReleaseRecord> for Revision {
@@ -49,6 +54,7 @@ impl From<&ReleaseRecord> for Revision {
             message: record.message.clone(),
             run_url: record.origin.run_url.clone(),
             source_revision: record.source_revision,
+            trusted: record.trust.is_verified(),
         }
     }
 }
@@ -62,7 +68,13 @@ async fn history(args: &HistoryArgs, ctx: &Ctx) -> Result<Report, StageError> {
     cluster::names::check_release_name(&args.release)?;
     let connection = cluster::connect(ctx, &args.cluster).await?;
     let history = ReleaseHistory::new(&connection.client, &connection.namespace, &args.release)?;
-    let revisions: Vec<Revision> = history.list().await?.iter().map(Revision::from).collect();
+    let records = history.list().await?;
+    for record in records.iter().filter(|r| !r.trust.is_verified()) {
+        if let Err(untrusted) = record.check_trusted() {
+            tracing::warn!("{}", untrusted.message());
+        }
+    }
+    let revisions: Vec<Revision> = records.iter().map(Revision::from).collect();
     if revisions.is_empty() {
         tracing::info!(
             "release {} has no revisions in namespace {}",

@@ -144,6 +144,18 @@ pub async fn begin(
     held: Held,
     recording: &Recording<'_>,
 ) -> Result<Session, StageError> {
+    // Boxed: the writes' states would otherwise make every command's future too large.
+    Box::pin(begin_boxed(args, ctx, client, history, held, recording)).await
+}
+
+async fn begin_boxed(
+    args: &ApplyArgs,
+    ctx: &Ctx,
+    client: &kube::Client,
+    history: ReleaseHistory,
+    held: Held,
+    recording: &Recording<'_>,
+) -> Result<Session, StageError> {
     let release = history.release().to_owned();
     let namespace = history.namespace().to_owned();
     let set = recording.set;
@@ -161,7 +173,8 @@ pub async fn begin(
         matches!(
             record.status,
             ReleaseStatus::Applied | ReleaseStatus::Deployed
-        ) && record.manifests.objects() == manifests.as_slice()
+        ) && record.trust.is_verified()
+            && record.manifests.objects() == manifests.as_slice()
             && record.environment == recording.environment
     });
     if let Some(record) = same {
@@ -183,26 +196,15 @@ pub async fn begin(
         });
     }
 
-    let mut record = ReleaseRecord::new(&release, &namespace);
-    record.environment.clone_from(&recording.environment);
-    record.source_revision = recording.source_revision;
-    record.apply_set_id = Some(applyset::id(&applyset::parent_name(&release), &namespace));
-    record.images.clone_from(recording.images);
-    record.objects = set
-        .iter()
-        .map(|m| OwnedObject {
-            api_version: m.key.api_version.clone(),
-            kind: m.key.kind.clone(),
-            namespace: m.key.namespace.clone(),
-            name: m.key.name.clone(),
-            uid: None,
-        })
-        .collect();
-    record.manifests = cluster::ManifestSet::new(manifests);
-    record.origin = cluster::Origin::from_env(ctx.environment());
-    record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
+    let record = new_record(ctx, &release, &namespace, recording, manifests);
     // The revisions were listed under the lock: no need to list them again for the number.
     let highest = recording.records.last().map_or(0, |r| r.revision);
+    // The first signed record of a release makes its key first (one write, once): then the
+    // parent and the record go together as before.
+    // The parent future has not started: nothing is written when this fails.
+    if let Err(error) = history.prepare_signing().await {
+        return Err(give_back(Some(held), error).await);
+    }
     let (parent, created) = tokio::join!(parent, history.create_after(record, highest));
     let created = match (parent, created) {
         (Ok(()), Ok(created)) => created,
@@ -244,6 +246,36 @@ pub async fn begin(
         history_max: args.history_max,
         revisions: recording.records.len() + 1,
     })
+}
+
+/// The record of a new revision of the set, before it is created.
+fn new_record(
+    ctx: &Ctx,
+    release: &str,
+    namespace: &str,
+    recording: &Recording<'_>,
+    manifests: Vec<Value>,
+) -> ReleaseRecord {
+    let set = recording.set;
+    let mut record = ReleaseRecord::new(release, namespace);
+    record.environment.clone_from(&recording.environment);
+    record.source_revision = recording.source_revision;
+    record.apply_set_id = Some(applyset::id(&applyset::parent_name(release), namespace));
+    record.images.clone_from(recording.images);
+    record.objects = set
+        .iter()
+        .map(|m| OwnedObject {
+            api_version: m.key.api_version.clone(),
+            kind: m.key.kind.clone(),
+            namespace: m.key.namespace.clone(),
+            name: m.key.name.clone(),
+            uid: None,
+        })
+        .collect();
+    record.manifests = cluster::ManifestSet::new(manifests);
+    record.origin = cluster::Origin::from_env(ctx.environment());
+    record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
+    record
 }
 
 impl Session {
@@ -316,6 +348,23 @@ impl Session {
         let kept = keep_alive.stop().await;
         marked.and(pruned).and(kept)
     }
+}
+
+/// The revisions the deployer can be shown to have written, which alone may say what the
+/// release owns (and so what to prune): a planted record must not get the deployer to delete an
+/// object it names. Each other one is warned about, naming its Secret.
+pub fn trusted(records: &[ReleaseRecord]) -> Vec<ReleaseRecord> {
+    records
+        .iter()
+        .filter(|record| match record.check_trusted() {
+            Ok(()) => true,
+            Err(untrusted) => {
+                tracing::warn!("{}; ignored", untrusted.message());
+                false
+            }
+        })
+        .cloned()
+        .collect()
 }
 
 /// The objects a failed revision owns: those it meant to apply (from its record), with the uids

@@ -214,7 +214,9 @@ async fn plan(
     namespace: &str,
     records: &[ReleaseRecord],
 ) -> Result<Vec<Candidate>, StageError> {
-    let leftovers: Vec<Leftover> = prune::leftovers(records, &ManifestSet::default())
+    // Only what verified revisions recorded: a planted record must not name objects to delete.
+    let records = crate::release::trusted(records);
+    let leftovers: Vec<Leftover> = prune::leftovers(&records, &ManifestSet::default())
         .into_iter()
         .filter(|leftover| keeps(args, &leftover.key).is_none_or(|why| !warn_kept(leftover, why)))
         .collect();

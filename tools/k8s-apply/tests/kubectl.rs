@@ -257,7 +257,7 @@ fn kubectl_sees_the_release_k8s_apply_reported_and_finds_nothing_to_change() {
     let members = kubectl.get_json(&[KINDS, "-n", "shop", "-l", &selector]);
     assert_eq!(identities(&members), ours);
     // The selector is what singles them out: shop holds more Secrets than the set has (the
-    // ApplySet parent and the revision record), which are not members.
+    // ApplySet parent, the revision record and the release's record key), which are not members.
     let everything = kubectl.get_json(&[KINDS, "-n", "shop"]);
     let all = identities(&everything);
     assert!(all.is_superset(&ours));
@@ -270,6 +270,7 @@ fn kubectl_sees_the_release_k8s_apply_reported_and_finds_nothing_to_change() {
         others,
         BTreeSet::from([
             ("Secret", "pipewright-applyset-web"),
+            ("Secret", "pipewright.release-key.v1.web"),
             ("Secret", "pipewright.release.v1.web.v1")
         ])
     );

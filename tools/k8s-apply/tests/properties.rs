@@ -79,11 +79,12 @@ impl Layout {
         }
     }
 
-    /// The Secrets a release keeps beside its objects (`ApplySet` parent, revision records),
+    /// The Secrets a release keeps beside its objects (`ApplySet` parent, revision records, key),
     /// when it lives in one of the objects' namespaces.
     fn own_secrets(self, releases: usize) -> usize {
         match self {
-            Self::OneNamespace => 2 * releases,
+            // Its `ApplySet` parent, its revision record and its record key.
+            Self::OneNamespace => 3 * releases,
             Self::TwoNamespaces => 0,
         }
     }
@@ -538,7 +539,7 @@ proptest! {
             prop_assert_eq!(&now.unwrap().uid, &meta.uid, "bystander {:?} was replaced", key);
             prop_assert_eq!(&now.unwrap().labels, &meta.labels, "bystander {:?} relabelled", key);
         }
-        // Nothing else is there: web's parent and records aside, the live objects are exactly
+        // Nothing else is there: web's parent, records and record key aside, the live objects are exactly
         // the bystanders and B.
         let expected: BTreeSet<_> =
             bystanders.keys().cloned().chain(in_b.iter().cloned()).collect();
@@ -546,6 +547,7 @@ proptest! {
             kind == "Secret"
                 && namespace == layout.release_namespace()
                 && (name == "pipewright-applyset-web"
+                    || name == "pipewright.release-key.v1.web"
                     || name.starts_with("pipewright.release.v1.web."))
         };
         let unexpected: Vec<_> = after_b

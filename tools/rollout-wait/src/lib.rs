@@ -144,8 +144,8 @@ pub async fn run(cli: Cli, ctx: Ctx, upstream: Option<Received<Upstream>>) -> St
     let deadline = started + cli.timeout;
     let upstream = upstream.map(|doc| doc.body);
     let args = check_usage(&cli, upstream.is_some())?;
-    if let Some(doc) = upstream.as_ref().filter(|doc| doc.dry_run) {
-        return Ok(dry_run(doc));
+    if let Some(doc) = upstream.as_ref() {
+        release::check_document(doc)?;
     }
     let piped = upstream.is_some();
 
@@ -231,20 +231,6 @@ pub async fn run(cli: Cli, ctx: Ctx, upstream: Option<Received<Upstream>>) -> St
     };
     let error = with_rollback_hint(error, &report);
     Err(Failed::with_report(error, report))
-}
-
-/// `k8s-apply --dry-run=server` wrote nothing: there is no rollout to wait for, and no revision
-/// or lock to touch.
-fn dry_run(doc: &Upstream) -> Report {
-    tracing::info!(
-        "the upstream apply was a dry run: nothing was applied, so there is nothing to wait for"
-    );
-    Report {
-        release: doc.release.clone(),
-        revision: doc.revision,
-        dry_run: true,
-        ..Report::default()
-    }
 }
 
 /// Adds how to return to the last healthy revision to a failure's hint, when there is a release.
@@ -345,6 +331,14 @@ async fn begin_release(
             .min(deadline.saturating_duration_since(Instant::now())),
         ttl: cli.lock_ttl,
     };
-    let session = release::begin(ctx, client, history, *revision, &lock).await?;
+    let session = release::begin(
+        ctx,
+        client,
+        history,
+        *revision,
+        &lock,
+        plan.named.as_deref(),
+    )
+    .await?;
     Ok((report, Some(session)))
 }

@@ -16,6 +16,8 @@ pub struct Plan {
     /// Where to look for the release (see [`crate::release::find_namespace`]).
     pub release_namespaces: Vec<String>,
     pub dry_run: bool,
+    /// The objects the upstream document names, which must be the revision's own to settle it.
+    pub named: Option<Vec<cluster::OwnedObject>>,
 }
 
 /// The targets of an upstream document (pruned objects are gone on purpose and not watched).
@@ -32,6 +34,7 @@ pub async fn from_upstream(
             "--release (or PIPEWRIGHT_RELEASE) says {ours}, the upstream document {theirs}: following the document"
         );
     }
+    let named = crate::release::named(&doc);
     let objects: Vec<UpstreamObject> = doc
         .objects
         .into_iter()
@@ -61,6 +64,7 @@ pub async fn from_upstream(
         release: doc.release.zip(doc.revision),
         release_namespaces: candidates,
         dry_run: doc.dry_run,
+        named: Some(named),
     })
 }
 
@@ -102,6 +106,7 @@ pub async fn from_release(
         release: Some((release.clone(), record.revision)),
         release_namespaces: vec![namespace.to_owned()],
         dry_run: false,
+        named: None,
     })
 }
 

@@ -3,9 +3,20 @@
 //! while watching, then settle the revision: `deployed` and the lock released, or `failed` with
 //! the reason and the lock kept (renewed once, not released) so that the rollback of the same
 //! run gets it before any other run.
+//!
+//! The upstream document is another step's output, not proof: a revision is settled only when
+//! its record verifies with the release's record key (`docs/release-records.md`), its status is
+//! `applied`, and the document names exactly the objects the record does (kinds, namespaces,
+//! names). A dry run or an empty document settles nothing and is refused (exit 2).
 
-use cluster::{Holder, KeepAlive, Lock, LockOptions, ReleaseHistory, ReleaseStatus};
+use std::collections::BTreeSet;
+
+use cluster::{
+    Holder, KeepAlive, Lock, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
+};
 use stage::{Ctx, StageError};
+
+use crate::target::Upstream;
 
 /// The lock and record flags.
 #[derive(Debug, Clone)]
@@ -53,6 +64,87 @@ pub async fn find_namespace(
     .with_hint("pass the release's namespace with -n, as given to k8s-apply"))
 }
 
+/// Refuses (exit 2, before anything is read or written) a document that can settle nothing: a
+/// dry run applied nothing, and a document without objects would make any revision look healthy.
+pub fn check_document(doc: &Upstream) -> Result<(), StageError> {
+    let which = match (&doc.release, doc.revision) {
+        (Some(release), Some(revision)) => format!(" (release {release} revision {revision})"),
+        _ => String::new(),
+    };
+    if doc.dry_run {
+        return Err(StageError::invalid_input(format!(
+            "the upstream document{which} is a dry run: nothing was applied, so there is nothing \
+            to wait for and no revision to settle; nothing was written"
+        ))
+        .with_hint("pipe rollout-wait only after an apply that writes (no --dry-run)"));
+    }
+    if doc.objects.is_empty() {
+        return Err(StageError::invalid_input(format!(
+            "the upstream document{which} lists no objects: there is nothing to wait for, and no \
+            revision is settled on an empty list; nothing was written"
+        ))
+        .with_hint("pipe in k8s-apply's document as it printed it"));
+    }
+    Ok(())
+}
+
+/// The objects of a revision as the upstream document names them (kinds, namespaces, names).
+pub fn named(doc: &Upstream) -> Vec<OwnedObject> {
+    doc.objects
+        .iter()
+        .filter(|o| o.action.as_deref() != Some("pruned"))
+        .map(|o| OwnedObject {
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            uid: None,
+        })
+        .collect()
+}
+
+/// Refuses (exit 2) a document whose objects are not the revision's: a wait over other objects
+/// says nothing about this revision's health.
+fn check_objects(record: &ReleaseRecord, named: &[OwnedObject]) -> Result<(), StageError> {
+    let key = |o: &OwnedObject| {
+        (
+            o.api_version.clone(),
+            o.kind.clone(),
+            o.namespace.clone().unwrap_or_default(),
+            o.name.clone(),
+        )
+    };
+    let recorded: BTreeSet<_> = record.objects.iter().map(key).collect();
+    let documented: BTreeSet<_> = named.iter().map(key).collect();
+    if recorded == documented {
+        return Ok(());
+    }
+    let show = |(api_version, kind, namespace, name): &(String, String, String, String)| {
+        if namespace.is_empty() {
+            format!("{api_version} {kind} {name}")
+        } else {
+            format!("{api_version} {kind} {namespace}/{name}")
+        }
+    };
+    let list = |a: &BTreeSet<_>, b: &BTreeSet<_>| {
+        let items: Vec<String> = a.difference(b).take(5).map(show).collect();
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    Err(StageError::invalid_input(format!(
+        "the upstream document's objects are not those revision {} of release {} recorded \
+        (recorded only: {}; in the document only: {}); nothing was settled",
+        record.revision,
+        record.release,
+        list(&recorded, &documented),
+        list(&documented, &recorded)
+    ))
+    .with_hint("pipe in k8s-apply's document as it printed it, or wait with --release alone"))
+}
+
 /// Reads the revision, registers the Secret values its manifests hold (so that a container log
 /// echoing one is masked), and takes the deploy lock.
 pub async fn begin(
@@ -61,6 +153,7 @@ pub async fn begin(
     history: ReleaseHistory,
     revision: u32,
     args: &LockArgs,
+    named: Option<&[OwnedObject]>,
 ) -> Result<Session, StageError> {
     let namespace = history.namespace().to_owned();
     let namespace = namespace.as_str();
@@ -74,6 +167,17 @@ pub async fn begin(
     };
     for secret in record.manifests.secret_values() {
         ctx.register_secret(&secret);
+    }
+    record.check_trusted()?;
+    if let Some(named) = named {
+        check_objects(&record, named)?;
+    }
+    if record.status != ReleaseStatus::Applied {
+        tracing::warn!(
+            "release {release} revision {revision} is {}: only an applied revision is settled; \
+             its status is left as it is",
+            record.status
+        );
     }
     let holder = Holder::from_env(ctx.environment(), args.holder.as_deref());
     let options = LockOptions {
@@ -129,7 +233,10 @@ impl Session {
         };
         // Having lost the lock, we must not write: another run is deploying now.
         kept?;
-        let written = status != before;
+        // Only k8s-apply's `applied` is for rollout-wait to settle: a failed, superseded or
+        // half-applied revision keeps its status, whatever its objects look like now.
+        let written = before == ReleaseStatus::Applied;
+        let status = if written { status } else { before };
         if written {
             history.set_status(revision, status, reason).await?;
         }

@@ -219,9 +219,15 @@ fn assert_rolled_back(rolled_back: &Value) {
 /// Waiting again for the rollback's revision: exit 1 as before, unless the rollback is what was
 /// wanted (`--rollback-ok`, or its environment variable).
 fn assert_rollback_ok_exits_0(sim: &common::Sim) {
+    // Every object of the revision: a document naming fewer settles nothing (exit 2).
     let doc = common::upstream(
         Some(("web", 3)),
-        &[("apps/v1", "Deployment", "shop", "api")],
+        &[
+            ("v1", "Namespace", "", "shop"),
+            ("v1", "Secret", "shop", "api-db"),
+            ("v1", "ConfigMap", "shop", "api-config"),
+            ("apps/v1", "Deployment", "shop", "api"),
+        ],
     );
     sim.rollout_wait(&["--timeout", "30s"], Some(&doc))
         .assert_code(1);

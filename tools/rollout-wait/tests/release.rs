@@ -31,6 +31,28 @@ async fn applied(
     objects: &[(&str, &str, &str)],
     manifests: Vec<serde_json::Value>,
 ) -> u32 {
+    let objects = objects
+        .iter()
+        .map(|(api_version, kind, name)| OwnedObject {
+            api_version: (*api_version).to_owned(),
+            kind: (*kind).to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: (*name).to_owned(),
+            uid: None,
+        })
+        .collect();
+    applied_objects(sim, namespace, release, objects, manifests).await
+}
+
+/// [`applied`], with the objects' namespaces given (a release may keep its records in another
+/// namespace than its objects).
+async fn applied_objects(
+    sim: &Sim,
+    namespace: &str,
+    release: &str,
+    objects: Vec<OwnedObject>,
+    manifests: Vec<serde_json::Value>,
+) -> u32 {
     let client = sim.sim.client().await.unwrap();
     let lock = cluster::acquire(
         &client,
@@ -45,16 +67,7 @@ async fn applied(
     drop(lock); // Not released: rollout-wait goes on under it.
     let history = ReleaseHistory::new(&client, namespace, release).unwrap();
     let mut record = ReleaseRecord::new(release, namespace);
-    record.objects = objects
-        .iter()
-        .map(|(api_version, kind, name)| OwnedObject {
-            api_version: (*api_version).to_owned(),
-            kind: (*kind).to_owned(),
-            namespace: Some(namespace.to_owned()),
-            name: (*name).to_owned(),
-            uid: None,
-        })
-        .collect();
+    record.objects = objects;
     record.manifests = cluster::ManifestSet::new(manifests);
     let created = history.create(record).await.unwrap();
     history
@@ -255,7 +268,10 @@ async fn a_failed_revision_is_marked_failed_keeps_the_lock_and_never_shows_a_sec
     // Another run must wait for it, and gives up naming the holder.
     let doc = upstream(
         Some(("web", revision)),
-        &[("apps/v1", "Deployment", "shop", "api")],
+        &[
+            ("v1", "Secret", "shop", "db"),
+            ("apps/v1", "Deployment", "shop", "api"),
+        ],
     );
     let (_sim, other) = run_blocking(move || {
         let run = sim.rollout_wait(
@@ -330,12 +346,12 @@ async fn a_dry_run_is_not_waited_for_and_takes_no_lock_nor_records_anything() {
     .unwrap();
     doc["dryRun"] = true.into();
     let (sim, run) = wait_with(sim, &["--timeout", "60s"], doc.to_string()).await;
-    run.assert_code(0);
-    assert_eq!(run.doc["dryRun"], true);
-    assert_eq!(run.doc["objects"], json!([]), "nothing watched");
+    // Refused (issue 12 item 9): a dry run settles nothing, and must not pass for a deploy.
+    run.assert_code(2);
+    assert!(run.doc.get("objects").is_none(), "nothing watched");
     assert!(run.doc.get("releaseStatus").is_none());
     assert!(
-        run.stderr.contains("dry run: nothing was applied"),
+        run.stderr.contains("is a dry run: nothing was applied"),
         "{}",
         run.stderr
     );
@@ -351,7 +367,7 @@ async fn a_dry_run_is_not_waited_for_and_takes_no_lock_nor_records_anything() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_revision_with_no_objects_is_deployed_at_once() {
+async fn a_document_with_no_objects_settles_nothing() {
     let sim = start(10.0);
     sim.apply(&namespace("shop"));
     let revision = applied(&sim, "shop", "web", &[], Vec::new()).await;
@@ -360,15 +376,19 @@ async fn a_revision_with_no_objects_is_deployed_at_once() {
     // k8s-apply says where the release lives; nothing else here would.
     doc["releaseNamespace"] = "shop".into();
     let (sim, run) = wait_with(sim, &["--lock-holder", HOLDER], doc.to_string()).await;
-    run.assert_code(0);
-    assert_eq!(run.doc["objects"], json!([]));
-    assert_eq!(run.doc["releaseNamespace"], "shop");
-    assert_eq!(run.doc["releaseStatus"], "deployed");
+    // Refused (issue 12 item 9): an empty list would make any revision look healthy.
+    run.assert_code(2);
+    assert!(run.stderr.contains("lists no objects"), "{}", run.stderr);
+    assert!(run.doc.get("releaseStatus").is_none());
     assert_eq!(
         status(&sim, "shop", "web", revision).await.0,
-        ReleaseStatus::Deployed
+        ReleaseStatus::Applied
     );
-    assert_eq!(lock_holder(&sim, "shop", "web").await, None, "released");
+    assert_eq!(
+        lock_holder(&sim, "shop", "web").await.as_deref(),
+        Some(HOLDER),
+        "untouched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -377,11 +397,17 @@ async fn the_documents_release_namespace_comes_before_minus_n() {
     sim.apply(&namespace("shop"));
     sim.apply(&namespace("releases"));
     sim.apply(&deployment("api", "shop", "nginx:1.25", 1, ""));
-    let revision = applied(
+    let revision = applied_objects(
         &sim,
         "releases",
         "web",
-        &[("apps/v1", "Deployment", "api")],
+        vec![OwnedObject {
+            api_version: "apps/v1".to_owned(),
+            kind: "Deployment".to_owned(),
+            namespace: Some("shop".to_owned()),
+            name: "api".to_owned(),
+            uid: None,
+        }],
         Vec::new(),
     )
     .await;

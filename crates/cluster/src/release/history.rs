@@ -7,6 +7,12 @@
 //! change is never lost: the later one re-reads and tries again. A handle remembers the record
 //! Secrets it wrote or read and starts a change from that version rather than reading it again: against
 //! a remote API server a read is a round trip, and a stale version only costs a 409 and a read.
+//!
+//! Every record read is checked against the release's record key ([`super::seal`]) and carries
+//! the verdict as [`ReleaseRecord::trust`]; every record written is signed. The key is read once
+//! per handle, and made (under the deploy lock, by the first signed write) when the release has
+//! none, or has one that vouches for no record: a key planted before the deployer's first signed
+//! record is thrown away rather than trusted.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,6 +24,7 @@ use stage::StageError;
 
 use super::codec::{from_secret, to_secret};
 use super::record::{OwnedObject, ReleaseRecord, ReleaseStatus};
+use super::seal::{self, RecordKey, Trust};
 use crate::error::api_error;
 use crate::names;
 use crate::retry::retry;
@@ -41,6 +48,19 @@ pub struct ReleaseHistory {
     /// The record Secrets this handle last wrote or read, as the API server answered, by
     /// revision.
     written: Arc<Mutex<BTreeMap<u32, Secret>>>,
+    /// The record key as read (once) and whether a record verified with it.
+    key: Arc<Mutex<KeyState>>,
+}
+
+/// What this handle knows of the release's record key.
+#[derive(Debug, Default, Clone)]
+struct KeyState {
+    read: bool,
+    key: Option<RecordKey>,
+    /// The uid of whatever Secret holds the key's name, valid key or not.
+    stored_uid: Option<String>,
+    /// A record of the release verified with the key: it is the deployer's.
+    vouched: bool,
 }
 
 impl std::fmt::Debug for ReleaseHistory {
@@ -69,7 +89,143 @@ impl ReleaseHistory {
             namespace: namespace.to_owned(),
             release: release.to_owned(),
             written: Arc::default(),
+            key: Arc::default(),
         })
+    }
+
+    /// The release's record key, read once per handle. `None` when there is none, or it cannot
+    /// be read (a reader without `get` on it still lists the history, every signed record then
+    /// `NoKey`), or it is not a valid key (warned about; the next signed write replaces it).
+    async fn read_key(&self) -> Result<Option<RecordKey>, StageError> {
+        {
+            let state = self.lock_key();
+            if state.read {
+                return Ok(state.key.clone());
+            }
+        }
+        let name = seal::key_name(&self.release);
+        let what = format!("reading the record key of release {}", self.release);
+        let (key, stored_uid) = match retry(&what, || self.api.get_opt(&name)).await {
+            Ok(None) => (None, None),
+            Ok(Some(secret)) => match RecordKey::from_secret(&secret) {
+                Ok(key) => (Some(key), secret.metadata.uid.clone()),
+                Err(e) => {
+                    tracing::warn!("{}", e.message());
+                    (None, secret.metadata.uid.clone())
+                }
+            },
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                tracing::debug!("{what}: forbidden; signed records cannot be verified");
+                (None, None)
+            }
+            Err(e) => return Err(api_error(&what, &e)),
+        };
+        let mut state = self.lock_key();
+        state.read = true;
+        state.key.clone_from(&key);
+        state.stored_uid = stored_uid;
+        Ok(key)
+    }
+
+    /// How far a record Secret can be believed, with the key [`Self::read_key`] found; notes
+    /// when a record vouches for the key.
+    fn trust_of(&self, secret: &Secret) -> Trust {
+        let mut state = self.lock_key();
+        let trust = seal::check(state.key.as_ref(), &self.namespace, secret);
+        if trust.is_verified() {
+            state.vouched = true;
+        }
+        trust
+    }
+
+    /// The record Secret's record, with its trust.
+    fn decode(&self, secret: &Secret) -> Result<ReleaseRecord, StageError> {
+        let mut record = from_secret(secret)?;
+        record.trust = self.trust_of(secret);
+        Ok(record)
+    }
+
+    /// The key to sign a new record with: the stored one once a record vouches for it, else a
+    /// new one replacing it (see the module header). Called under the deploy lock.
+    async fn signing_key(&self) -> Result<RecordKey, StageError> {
+        let name = seal::key_name(&self.release);
+        for _ in 0..2 {
+            if let Some(key) = Box::pin(self.read_key()).await? {
+                if self.lock_key().vouched {
+                    return Ok(key);
+                }
+                // Not listed through this handle yet: see whether any record vouches for it.
+                for listed in self.list_secrets().await? {
+                    if self.trust_of(&listed.secret).is_verified() {
+                        return Ok(key);
+                    }
+                }
+            }
+            let stored_uid = self.lock_key().stored_uid.clone();
+            if let Some(uid) = stored_uid {
+                tracing::warn!(
+                    "release {}: secret/{name} signs no record of the release; replacing it \
+                     with a new key",
+                    self.release
+                );
+                self.delete_key(&name, uid).await?;
+            }
+            let mut key = RecordKey::generate()?;
+            let secret = key.to_secret(&self.release, &self.namespace);
+            let what = format!("creating the record key secret/{name}");
+            match retry(&what, || self.api.create(&POST, &secret)).await {
+                Ok(stored) => {
+                    tracing::info!(
+                        "release {}: created its record key secret/{name}",
+                        self.release
+                    );
+                    key.uid = stored.metadata.uid;
+                    *self.lock_key() = KeyState {
+                        read: true,
+                        key: Some(key.clone()),
+                        stored_uid: key.uid.clone(),
+                        vouched: true,
+                    };
+                    return Ok(key);
+                }
+                // One is there that the list did not show (not labelled as ours): read it by
+                // name and judge it like any stored key.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    self.lock_key().read = false;
+                }
+                Err(e) => return Err(api_error(&what, &e)),
+            }
+        }
+        Err(StageError::failed(format!(
+            "release {}: secret/{name} keeps appearing while this run, holding the deploy lock, \
+             replaces it; someone other than the deployer is writing it",
+            self.release
+        ))
+        .with_hint("see docs/release-records.md, \"Trust model\""))
+    }
+
+    /// Makes sure the release has a record key to sign with (creating it on the first signed
+    /// write), so that [`Self::create_after`] can start at once; under the deploy lock.
+    pub async fn prepare_signing(&self) -> Result<(), StageError> {
+        // Boxed: its state (Secrets, the key) would otherwise weigh on every caller's future.
+        Box::pin(self.signing_key()).await.map(drop)
+    }
+
+    /// Deletes the key Secret `uid` (not a namesake made since).
+    async fn delete_key(&self, name: &str, uid: String) -> Result<(), StageError> {
+        let what = format!("deleting the unused record key secret/{name}");
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match retry(&what, || self.api.delete(name, &params)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(api_error(&what, &e)),
+        }
     }
 
     pub fn release(&self) -> &str {
@@ -84,8 +240,9 @@ impl ReleaseHistory {
     /// warning rather than wedging every later deploy; its number stays taken.
     pub async fn list(&self) -> Result<Vec<ReleaseRecord>, StageError> {
         let mut records = Vec::new();
+        // The listing brings the key too (it wears the release's labels).
         for listed in self.list_secrets().await? {
-            match from_secret(&listed.secret) {
+            match self.decode(&listed.secret) {
                 Ok(record) => records.push(record),
                 Err(e) => tracing::warn!(
                     "release {} revision {}: skipping an unreadable record: {}",
@@ -102,10 +259,10 @@ impl ReleaseHistory {
     pub async fn get(&self, revision: u32) -> Result<Option<ReleaseRecord>, StageError> {
         let name = names::record_name(&self.release, revision);
         let what = format!("reading revision {revision} of release {}", self.release);
-        let secret = retry(&what, || self.api.get_opt(&name))
-            .await
-            .map_err(|e| api_error(&what, &e))?;
-        let record = secret.as_ref().map(from_secret).transpose()?;
+        let (key, secret) = tokio::join!(self.read_key(), retry(&what, || self.api.get_opt(&name)));
+        key?;
+        let secret = secret.map_err(|e| api_error(&what, &e))?;
+        let record = secret.as_ref().map(|s| self.decode(s)).transpose()?;
         if let Some(secret) = secret {
             self.remember(revision, secret);
         }
@@ -116,7 +273,10 @@ impl ReleaseHistory {
     pub async fn known(&self, revision: u32) -> Result<Option<ReleaseRecord>, StageError> {
         let known = self.lock_written().get(&revision).cloned();
         match known {
-            Some(secret) => from_secret(&secret).map(Some),
+            Some(secret) => {
+                Box::pin(self.read_key()).await?;
+                self.decode(&secret).map(Some)
+            }
             None => self.get(revision).await,
         }
     }
@@ -162,12 +322,15 @@ impl ReleaseHistory {
         // Recognises our own Secret if a create succeeded but its answer was lost and the
         // retry met it as "already exists".
         let create_id = format!("{:016x}", rand_u64());
+        let key = Box::pin(self.signing_key()).await?;
+        record.trust = Trust::Verified;
         for _ in 0..MAX_RACES {
             record.revision = highest + 1;
             record.previous_revision = (highest > 0).then_some(highest);
             record.created_at = Timestamp::now();
             record.updated_at = record.created_at;
-            let secret = to_secret(&record, Some(&create_id))?;
+            let mut secret = to_secret(&record, Some(&create_id))?;
+            key.seal(&mut secret);
             let what = format!(
                 "recording revision {} of release {}",
                 record.revision, self.release
@@ -241,10 +404,14 @@ impl ReleaseHistory {
     /// `deployed` one: it is what a rollback needs. Returns the revisions deleted.
     pub async fn prune(&self, keep: usize) -> Result<Vec<u32>, StageError> {
         let listed = self.list_secrets().await?;
+        // The last deployed revision the deployer wrote: a planted one labelled `deployed` must
+        // not leave the genuine one to be pruned.
         let last_deployed = listed
             .iter()
             .rev()
-            .find(|l| l.status == Some(ReleaseStatus::Deployed))
+            .find(|l| {
+                l.status == Some(ReleaseStatus::Deployed) && self.trust_of(&l.secret).is_verified()
+            })
             .map(|l| l.revision);
         let excess = listed.len().saturating_sub(keep.max(1));
         let mut pruned = Vec::new();
@@ -259,8 +426,8 @@ impl ReleaseHistory {
         Ok(pruned)
     }
 
-    /// Deletes every revision, unreadable ones included (`k8s-apply uninstall`). Returns the
-    /// revisions deleted.
+    /// Deletes every revision, unreadable ones included, and the release's record key
+    /// (`k8s-apply uninstall`). Returns the revisions deleted.
     pub async fn delete_all(&self) -> Result<Vec<u32>, StageError> {
         let mut deleted = Vec::new();
         for listed in self.list_secrets().await? {
@@ -268,6 +435,17 @@ impl ReleaseHistory {
                 deleted.push(listed.revision);
             }
         }
+        // Last: with no record left, the key vouches for nothing, and a next install makes its
+        // own.
+        let name = seal::key_name(&self.release);
+        let what = format!("deleting the record key of release {}", self.release);
+        let params = DeleteParams::default();
+        match retry(&what, || self.api.delete(&name, &params)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(api_error(&what, &e)),
+        }
+        *self.lock_key() = KeyState::default();
         Ok(deleted)
     }
 
@@ -340,6 +518,7 @@ impl ReleaseHistory {
         change: impl Fn(&mut ReleaseRecord),
     ) -> Result<ReleaseRecord, StageError> {
         let name = names::record_name(&self.release, revision);
+        let key = Box::pin(self.read_key()).await?;
         for _ in 0..MAX_RACES {
             let known = self.lock_written().remove(&revision);
             let current = match known {
@@ -354,10 +533,21 @@ impl ReleaseHistory {
                     self.release, self.namespace
                 )));
             };
-            let mut record = from_secret(&current)?;
+            let mut record = self.decode(&current)?;
+            if record.trust == Trust::NoKey {
+                // Writing it back unsigned would destroy a genuine record's MAC.
+                let why = record.check_trusted().err();
+                let why = why.as_ref().map_or("", StageError::message);
+                return Err(StageError::failed(format!("{what}: {why}")));
+            }
             change(&mut record);
             record.updated_at = Timestamp::now();
             let mut secret = to_secret(&record, None)?;
+            // Only a record that verified is signed again: a planted or edited one stays
+            // untrusted, whatever status it is given.
+            if let (Trust::Verified, Some(key)) = (record.trust, &key) {
+                key.seal(&mut secret);
+            }
             // Keep what others put on the Secret; replace only what the record decides.
             let mut labels: BTreeMap<String, String> =
                 current.metadata.labels.clone().unwrap_or_default();
@@ -382,6 +572,39 @@ impl ReleaseHistory {
 
     fn lock_written(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Secret>> {
         self.written.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the record key from a listing of the release's Secrets: the key Secret wears the
+    /// same labels as the records, so no read of its own is needed. Absent from the listing
+    /// means no key (one planted without the labels is found when creating ours collides).
+    fn note_listed_key(&self, items: &[Secret]) {
+        let name = seal::key_name(&self.release);
+        let stored = items
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name.as_str()));
+        let key = stored.and_then(|secret| match RecordKey::from_secret(secret) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::warn!("{}", e.message());
+                None
+            }
+        });
+        let mut state = self.lock_key();
+        let same = state.read
+            && state.stored_uid.is_some()
+            && state.stored_uid == stored.and_then(|s| s.metadata.uid.clone());
+        if !same {
+            *state = KeyState {
+                read: true,
+                key,
+                stored_uid: stored.and_then(|s| s.metadata.uid.clone()),
+                vouched: false,
+            };
+        }
+    }
+
+    fn lock_key(&self) -> std::sync::MutexGuard<'_, KeyState> {
+        self.key.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn remember(&self, revision: u32, secret: Secret) {
@@ -410,6 +633,7 @@ impl ReleaseHistory {
             .await
             .map_err(|e| api_error(&what, &e))?;
         let prefix = names::record_prefix(&self.release);
+        self.note_listed_key(&list.items);
         let mut listed: Vec<Listed> = list
             .items
             .into_iter()

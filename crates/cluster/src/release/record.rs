@@ -28,7 +28,7 @@ pub enum ReleaseStatus {
     Failed,
     Superseded,
     /// `k8s-apply uninstall --keep-history`: the release's objects were deleted; its earlier
-    /// revisions stay for `history` and `rollback --to`.
+    /// revisions stay for `history` and `rollback`.
     Uninstalled,
 }
 
@@ -112,6 +112,11 @@ pub struct ReleaseRecord {
     #[serde(with = "rfc3339")]
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub updated_at: Timestamp,
+    /// Whether the deployer can be shown to have written it: set when it is read through a
+    /// [`crate::ReleaseHistory`], never stored.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub trust: super::seal::Trust,
 }
 
 impl ReleaseRecord {
@@ -135,6 +140,7 @@ impl ReleaseRecord {
             origin: Origin::default(),
             created_at: now,
             updated_at: now,
+            trust: super::seal::Trust::Unchecked,
         }
     }
 
