@@ -24,12 +24,12 @@ const ADDRESS_SPACE: &str = "3000000000";
 
 /// An alias bomb in a ConfigMap: `a` lists 5,000 scalars, `b` repeats `a` 5,000 times (25
 /// million nodes), `c` repeats `b` ten times (250 million): about 35 KB of text. The classic
-/// ten-by-ten nesting is stopped by serde_yaml_ng's count of alias jumps; this shape makes few
+/// ten-by-ten nesting is stopped by `serde_yaml_ng`'s count of alias jumps; this shape makes few
 /// jumps that each replay many nodes, which it lets through.
 fn bomb() -> (String, usize) {
     let a = vec!["x"; 5_000].join(", ");
     let b = vec!["*a"; 5_000].join(", ");
-    let c = vec!["*b"; 10].join(", ");
+    let c = ["*b"; 10].join(", ");
     let text = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: laughs\ndata:\n  a: &a [{a}]\n  b: &b [{b}]\n  c: [{c}]\n"
     );

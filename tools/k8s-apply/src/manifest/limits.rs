@@ -8,7 +8,7 @@
 //!   Reads are cut one byte past the limit, so `/dev/zero` or an endless pipe cannot fill memory.
 //! - YAML nodes: [`MAX_NODES`] in all, counted as the parser replays aliases (`*name`). A YAML
 //!   alias repeats a whole anchored node, and an alias inside an anchor repeats it again: a few
-//!   KiB of nested aliases (a "billion laughs") describe billions of nodes. serde_yaml_ng bounds
+//!   KiB of nested aliases (a "billion laughs") describe billions of nodes. `serde_yaml_ng` bounds
 //!   the number of alias jumps but not the nodes each jump replays, so the nodes are counted here,
 //!   with a visitor that allocates nothing, before any value is built.
 
