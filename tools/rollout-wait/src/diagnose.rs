@@ -112,7 +112,7 @@ impl Evidence<'_> {
                     continue;
                 }
                 if self.log_bytes >= limits::MAX_EVIDENCE_BYTES {
-                    container.logs = vec![evidence_full()];
+                    container.logs = vec![limits::evidence_full()];
                     continue;
                 }
                 let params = LogParams {
@@ -142,29 +142,12 @@ impl Evidence<'_> {
         }
     }
 
-    /// A log read's lines, masked, each cut to [`limits::MAX_LINE_BYTES`], as many as the
-    /// report's evidence budget still holds.
+    /// A log read's lines, masked and within the evidence limits (see [`limits::log_lines`]).
     fn log_lines_of(&mut self, text: &str, read: usize) -> Vec<String> {
-        let mut lines = Vec::new();
-        for line in text.lines() {
-            // Masked before it is cut, so that a cut never leaves half a secret unmasked.
-            let line = limits::clip(&self.ctx.mask(line));
-            if self.log_bytes + line.len() > limits::MAX_EVIDENCE_BYTES {
-                lines.push(evidence_full());
-                self.log_bytes = limits::MAX_EVIDENCE_BYTES;
-                return lines;
-            }
-            self.log_bytes += line.len();
-            lines.push(line);
-        }
-        if read >= limits::LOG_READ_BYTES {
-            lines.push(format!(
-                "… (log read cut at {} KiB: only the start of the last {} lines is shown)",
-                limits::LOG_READ_BYTES / 1024,
-                self.log_lines
-            ));
-        }
-        lines
+        let ctx = self.ctx;
+        limits::log_lines(text, read, self.log_lines, &mut self.log_bytes, |line| {
+            ctx.mask(line)
+        })
     }
 
     /// Fills in `pods` and `events` of an unhealthy object from the pods its rules looked at.
@@ -263,14 +246,6 @@ async fn read_log(api: &Api<Pod>, pod: &str, params: &LogParams) -> kube::Result
         .await
         .map_err(kube::Error::ReadEvents)?;
     Ok(bytes)
-}
-
-/// The line that stands for log lines left out because the report holds enough already.
-fn evidence_full() -> String {
-    format!(
-        "… (more log lines left out: a report shows at most {} KiB of them)",
-        limits::MAX_EVIDENCE_BYTES / 1024
-    )
 }
 
 /// One API call, once (a retry would eat the budget of the rest), cut off at `deadline` and not

@@ -33,9 +33,69 @@ fn clip_to(text: &str, max: usize) -> String {
     format!("{}{TRUNCATED}", &text[..end])
 }
 
+/// The lines of one log read (`read` bytes long, asked for its last `tail` lines), each masked
+/// by `mask` and then cut, as many as the report's budget still holds: `spent` is the bytes of
+/// log lines the report has so far, and grows by what is taken. Masked before cut, so that a cut
+/// never leaves half a secret unmasked.
+pub fn log_lines(
+    text: &str,
+    read: usize,
+    tail: i64,
+    spent: &mut usize,
+    mask: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let line = clip(&mask(line));
+        if *spent + line.len() > MAX_EVIDENCE_BYTES {
+            lines.push(evidence_full());
+            *spent = MAX_EVIDENCE_BYTES;
+            return lines;
+        }
+        *spent += line.len();
+        lines.push(line);
+    }
+    if read >= LOG_READ_BYTES {
+        lines.push(format!(
+            "… (log read cut at {} KiB: only the start of the last {tail} lines is shown)",
+            LOG_READ_BYTES / 1024
+        ));
+    }
+    lines
+}
+
+/// The line that stands for log lines left out because the report holds enough already.
+pub fn evidence_full() -> String {
+    format!(
+        "… (more log lines left out: a report shows at most {} KiB of them)",
+        MAX_EVIDENCE_BYTES / 1024
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reports_log_lines_stop_at_the_evidence_limit() {
+        let mask = |l: &str| l.replace("hunter2", "***");
+        let mut spent = 0;
+        let lines = log_lines("a hunter2\nb\n", 12, 20, &mut spent, mask);
+        assert_eq!(lines, ["a ***", "b"]);
+        assert_eq!(spent, 6);
+        // Near the limit: what fits, then the marker, and nothing more for later containers.
+        let mut spent = MAX_EVIDENCE_BYTES - 3;
+        let lines = log_lines("abc\ndef\n", 8, 20, &mut spent, mask);
+        assert_eq!(lines, ["abc".to_owned(), evidence_full()]);
+        assert_eq!(spent, MAX_EVIDENCE_BYTES);
+        // A read that reached limitBytes says so.
+        let mut spent = 0;
+        let lines = log_lines("x\n", LOG_READ_BYTES, 20, &mut spent, mask);
+        assert!(
+            lines[1].starts_with("… (log read cut at 256 KiB"),
+            "{lines:?}"
+        );
+    }
 
     #[test]
     fn long_lines_are_cut_at_a_character_boundary_and_marked() {

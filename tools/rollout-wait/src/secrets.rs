@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
@@ -26,41 +27,46 @@ pub const BUDGET: Duration = Duration::from_secs(10);
 /// were read, for the debug log and tests.
 pub async fn register_referenced(ctx: &Ctx, client: &kube::Client, targets: &[Target]) -> usize {
     let deadline = Instant::now() + BUDGET;
-    let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
-    for target in targets {
-        let (Some(namespace), Some(pointer)) = (&target.namespace, pod_spec_pointer(target)) else {
-            continue;
-        };
+    // Every workload at once, then every Secret at once: two round trips, whatever the set.
+    let reads = targets.iter().filter_map(|target| {
+        let namespace = target.namespace.as_deref()?;
+        let pointer = pod_spec_pointer(target)?;
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &target.resource);
-        let what = format!("reading {}", target.describe());
-        let Some(object) = within(deadline, &what, api.get(&target.name)).await else {
-            continue;
-        };
-        if let Some(spec) = object.data.pointer(pointer) {
-            wanted.extend(
-                secret_names(spec)
+        Some(async move {
+            let what = format!("reading {}", target.describe());
+            let object = within(deadline, &what, api.get(&target.name)).await?;
+            let names = secret_names(object.data.pointer(pointer)?);
+            Some(
+                names
                     .into_iter()
-                    .map(|name| (namespace.clone(), name)),
-            );
+                    .map(move |name| (namespace.to_owned(), name)),
+            )
+        })
+    });
+    let wanted: BTreeSet<(String, String)> = join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    let reads = wanted.iter().map(|(namespace, name)| {
+        let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        async move {
+            let what = format!("reading Secret {namespace}/{name} to mask its values");
+            within(deadline, &what, api.get(name)).await
         }
-    }
-    let mut read = 0;
-    for (namespace, name) in wanted {
-        let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        let what = format!("reading Secret {namespace}/{name} to mask its values");
-        let Some(secret) = within(deadline, &what, api.get(&name)).await else {
-            continue;
-        };
-        read += 1;
-        for value in secret.data.into_iter().flatten().map(|(_, v)| v.0) {
+    });
+    let secrets: Vec<Secret> = join_all(reads).await.into_iter().flatten().collect();
+    for secret in &secrets {
+        for value in secret.data.iter().flatten().map(|(_, v)| &v.0) {
             // A value that is not text cannot appear in a log line as itself.
-            if let Ok(text) = String::from_utf8(value) {
+            if let Ok(text) = std::str::from_utf8(value) {
                 ctx.register_secret(&stage::Secret::new(text));
             }
         }
     }
-    read
+    secrets.len()
 }
 
 /// Where a kind keeps the pod spec its pods are made from (`None`: the kind has no pods).
