@@ -22,7 +22,7 @@
 
 mod limits;
 
-pub use limits::{MAX_NODES, MAX_SOURCE_BYTES, MAX_TOTAL_BYTES};
+pub use limits::{MAX_DOCUMENT_BYTES, MAX_NODES, MAX_SOURCE_BYTES, MAX_TOTAL_BYTES};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -593,6 +593,23 @@ impl Loaded {
         for chunk in split_documents(text) {
             // Each chunk is parsed on its own, so that a syntax error loses only its document.
             let line = chunk.first_line + content_offset(chunk.text);
+            if chunk.text.len() > MAX_DOCUMENT_BYTES {
+                let origin = Origin {
+                    source: source.clone(),
+                    index: index + 1,
+                    item: None,
+                    line,
+                };
+                self.problem(
+                    Some(origin),
+                    format!(
+                        "this document is more than {} MiB, larger than the API server accepts for one object; split it, or check that this is the file you meant",
+                        MAX_DOCUMENT_BYTES >> 20
+                    ),
+                );
+                self.over_limit = true;
+                return;
+            }
             // Its nodes are counted first, aliases expanded, so that no value is built past the
             // limit.
             if let Err(over) = limits::count_nodes(chunk.text, &mut self.budget) {
@@ -605,10 +622,15 @@ impl Loaded {
                 let at = over.line.map_or_else(String::new, |l| {
                     format!(" (reached at line {})", chunk.first_line + l - 1)
                 });
+                let why = if chunk.text.contains('*') {
+                    "nested aliases that repeat anchors (a \"billion laughs\") make a few KiB describe billions of nodes. Write the repeated parts out, or apply the set in parts"
+                } else {
+                    "apply the set in parts"
+                };
                 self.problem(
                     Some(origin),
                     format!(
-                        "the input holds more than {MAX_NODES} YAML nodes once its aliases (*name) are expanded{at}, more than k8s-apply reads: nested aliases that repeat anchors (a \"billion laughs\") make a few KiB describe billions of nodes. Write the repeated parts out, or apply the set in parts"
+                        "the input holds more than {MAX_NODES} YAML nodes once its aliases (*name) are expanded{at}, more than k8s-apply reads: {why}"
                     ),
                 );
                 self.over_limit = true;

@@ -4,7 +4,8 @@
 //! Two kinds of limit, both far above any real manifest set (the largest charts we know render to
 //! a few MiB, and a release record holds at most 1 MB of gzipped JSON anyway):
 //!
-//! - bytes: [`MAX_SOURCE_BYTES`] per file or standard input, [`MAX_TOTAL_BYTES`] for all of them.
+//! - bytes: [`MAX_SOURCE_BYTES`] per file or standard input, [`MAX_TOTAL_BYTES`] for all of them,
+//!   [`MAX_DOCUMENT_BYTES`] for one YAML document.
 //!   Reads are cut one byte past the limit, so `/dev/zero` or an endless pipe cannot fill memory.
 //! - YAML nodes: [`MAX_NODES`] in all, counted as the parser replays aliases (`*name`). A YAML
 //!   alias repeats a whole anchored node, and an alias inside an anchor repeats it again: a few
@@ -23,6 +24,11 @@ use serde::de::{
 pub const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 /// The most bytes all sources together may have: 32 MiB.
 pub const MAX_TOTAL_BYTES: u64 = 32 * 1024 * 1024;
+/// The most bytes of one YAML document: 3 MiB, the API server's own limit on a request body, so
+/// no object this big could be applied. The parser holds every event of a document before
+/// anything is counted (about 64 bytes of memory per byte of a list of one-character items), so
+/// this bounds the memory one document can take to some 200 MB.
+pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
 /// The most YAML nodes (scalars, sequences, mappings) the whole input may hold once aliases are
 /// expanded: 2,000,000, about 20 times the largest rendered chart we know of.
 pub const MAX_NODES: u64 = 2_000_000;
