@@ -566,3 +566,31 @@ async fn a_missing_secret_or_key_is_a_create_container_config_error() {
         Some("CreateContainerConfigError")
     );
 }
+
+#[tokio::test]
+async fn logs_honour_tail_lines_and_limit_bytes() {
+    let (_sim, _client, pods) = with_pod("api", "registry.example/api:1.0").await;
+    until_running(&pods, "api").await;
+    let read = |params: LogParams| {
+        let pods = pods.clone();
+        async move { pods.logs("api", &params).await.expect("pod logs") }
+    };
+    let all = read(LogParams::default()).await;
+    assert!(all.lines().count() >= 2, "{all:?}");
+    let last = read(LogParams {
+        tail_lines: Some(1),
+        ..LogParams::default()
+    })
+    .await;
+    assert_eq!(
+        last.lines().collect::<Vec<_>>(),
+        [all.lines().last().unwrap()]
+    );
+    // limitBytes counts from the start of what would be shown, the tail included.
+    let cut = read(LogParams {
+        limit_bytes: Some(5),
+        ..LogParams::default()
+    })
+    .await;
+    assert_eq!(cut, all[..5]);
+}

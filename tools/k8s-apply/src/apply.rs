@@ -681,6 +681,7 @@ fn read_input(args: &ApplyArgs, ctx: &Ctx) -> Result<manifest::Loaded, StageErro
         Box::new(std::io::empty())
     };
     let loaded = manifest::load(&args.inputs(), args.recursive, &mut stdin);
+    loaded.check_limits()?;
     // Secret values of the input are masked from here on, whatever prints them (an error
     // message quoting a document included).
     let objects: Vec<serde_json::Value> = loaded

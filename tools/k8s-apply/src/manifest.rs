@@ -14,6 +14,15 @@
 //! split on `---` lines, a source whose first character is `{` is a JSON stream, `List` and
 //! `*List` objects are flattened, directories are read in sorted order and only their `.yaml`,
 //! `.yml` and `.json` files (recursively only with `-R`).
+//!
+//! Reading is bounded ([`limits`]): bytes per source and in all, and YAML nodes once aliases are
+//! expanded. A set past a limit is refused before it is parsed into values, and a `-R` walk that
+//! meets a symbolic link back into a directory it is inside reports the loop instead of following
+//! it.
+
+mod limits;
+
+pub use limits::{MAX_DOCUMENT_BYTES, MAX_NODES, MAX_SOURCE_BYTES, MAX_TOTAL_BYTES};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -269,6 +278,10 @@ pub struct Namespacing<'a> {
 pub struct Loaded {
     documents: Vec<Document>,
     problems: Vec<Problem>,
+    /// What is left of the input limits.
+    budget: limits::Budget,
+    /// A limit was reached: nothing more is read.
+    over_limit: bool,
 }
 
 /// Reads every input in order. Problems (a missing file, a YAML error) are collected, and reading
@@ -277,6 +290,9 @@ pub fn load(inputs: &[Input], recursive: bool, stdin: &mut dyn Read) -> Loaded {
     let mut loaded = Loaded::default();
     let mut stdin_read = false;
     for input in inputs {
+        if loaded.over_limit {
+            break;
+        }
         match input {
             Input::Stdin if stdin_read => loaded.problem(
                 None,
@@ -284,15 +300,15 @@ pub fn load(inputs: &[Input], recursive: bool, stdin: &mut dyn Read) -> Loaded {
             ),
             Input::Stdin => {
                 stdin_read = true;
-                let mut bytes = Vec::new();
-                match stdin.read_to_end(&mut bytes) {
-                    Ok(_) => loaded.add_bytes(&Source::Stdin, &bytes, false),
+                match loaded.read_bounded(&Source::Stdin, stdin) {
+                    Ok(Some(bytes)) => loaded.add_bytes(&Source::Stdin, &bytes, false),
+                    Ok(None) => {}
                     Err(err) => {
                         loaded.problem(None, format!("cannot read standard input: {err}"));
                     }
                 }
             }
-            Input::Path(path) => loaded.add_path(path, recursive, true),
+            Input::Path(path) => loaded.add_path(path, recursive, true, &mut Vec::new()),
         }
     }
     loaded
@@ -324,7 +340,19 @@ impl Loaded {
             .collect();
         Self {
             documents,
-            problems: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// The problems so far when an input limit was reached, so that the caller can stop before
+    /// doing anything else (connecting included): the set is refused whatever the cluster says.
+    pub fn check_limits(&self) -> Result<(), ManifestErrors> {
+        if self.over_limit {
+            Err(ManifestErrors {
+                problems: self.problems.clone(),
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -340,6 +368,7 @@ impl Loaded {
     pub fn extend(&mut self, other: Self) {
         self.documents.extend(other.documents);
         self.problems.extend(other.problems);
+        self.over_limit |= other.over_limit;
     }
 
     /// The distinct `(apiVersion, kind)` pairs the documents use, for the caller to look up in
@@ -366,8 +395,13 @@ impl Loaded {
         });
     }
 
-    /// Reads a path given with `-f` (`top`) or found in a directory.
-    fn add_path(&mut self, path: &Path, recursive: bool, top: bool) {
+    /// Reads a path given with `-f` (`top`) or found in a directory. `walking` holds the
+    /// directories the walk is inside (by device and inode), to notice a symbolic link back into
+    /// one of them.
+    fn add_path(&mut self, path: &Path, recursive: bool, top: bool, walking: &mut Vec<(u64, u64)>) {
+        if self.over_limit {
+            return;
+        }
         let metadata = match std::fs::metadata(path) {
             Ok(metadata) => metadata,
             Err(err) => {
@@ -385,20 +419,96 @@ impl Loaded {
             // in it, so that a README or a kustomization's patches next to the manifests are not
             // taken for objects.
             if top || recursive {
-                self.add_dir(path, recursive);
+                self.add_dir(path, &metadata, recursive, walking);
             }
+            return;
+        }
+        let source = Source::File(path.to_owned());
+        if metadata.len() > MAX_SOURCE_BYTES.min(self.budget.bytes_left) {
+            // Refused from its size alone, without reading it.
+            self.too_big(&source, metadata.len());
             return;
         }
         let is_json = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-        match std::fs::read(path) {
-            Ok(bytes) => self.add_bytes(&Source::File(path.to_owned()), &bytes, is_json),
+        let read =
+            std::fs::File::open(path).and_then(|mut file| self.read_bounded(&source, &mut file));
+        match read {
+            Ok(Some(bytes)) => self.add_bytes(&source, &bytes, is_json),
+            Ok(None) => {}
             Err(err) => self.problem(None, format!("{}: cannot be read: {err}", path.display())),
         }
     }
 
-    fn add_dir(&mut self, dir: &Path, recursive: bool) {
+    /// Reads a source up to what the limits allow; `None` (and the problem recorded) past them.
+    /// The read stops one byte past the limit, so that an endless source cannot fill memory.
+    fn read_bounded(
+        &mut self,
+        source: &Source,
+        reader: &mut dyn Read,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let limit = MAX_SOURCE_BYTES.min(self.budget.bytes_left);
+        let mut bytes = Vec::new();
+        reader.take(limit + 1).read_to_end(&mut bytes)?;
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if len > limit {
+            self.too_big(source, len);
+            return Ok(None);
+        }
+        self.budget.bytes_left -= len;
+        Ok(Some(bytes))
+    }
+
+    /// The problem of a source past the byte limits; reading stops there.
+    fn too_big(&mut self, source: &Source, len: u64) {
+        let message = if len > MAX_SOURCE_BYTES {
+            format!(
+                "{source}: more than {} MiB; k8s-apply reads at most {} MiB from one file or standard input (a YAML or JSON manifest set is far smaller); split the set or check that this is the file you meant",
+                MAX_SOURCE_BYTES >> 20,
+                MAX_SOURCE_BYTES >> 20
+            )
+        } else {
+            format!(
+                "{source}: the input passes {} MiB with this source; k8s-apply reads at most {} MiB in all; apply the set in parts or check the -f paths",
+                MAX_TOTAL_BYTES >> 20,
+                MAX_TOTAL_BYTES >> 20
+            )
+        };
+        self.problem(None, message);
+        self.over_limit = true;
+    }
+
+    fn add_dir(
+        &mut self,
+        dir: &Path,
+        metadata: &std::fs::Metadata,
+        recursive: bool,
+        walking: &mut Vec<(u64, u64)>,
+    ) {
+        use std::os::unix::fs::MetadataExt;
+
+        let identity = (metadata.dev(), metadata.ino());
+        if walking.contains(&identity) {
+            // What kubectl's walk never meets (it does not follow links to directories), and
+            // what following would read again and again: refused, naming the link.
+            let target = std::fs::read_link(dir)
+                .map_or_else(|_| "a directory".to_owned(), |t| t.display().to_string());
+            self.problem(
+                None,
+                format!(
+                    "{}: a symbolic link to {target}, a directory this -R walk is already inside; following it would loop. Remove the link, or give the directories with separate -f flags",
+                    dir.display()
+                ),
+            );
+            return;
+        }
+        walking.push(identity);
+        self.add_dir_entries(dir, recursive, walking);
+        walking.pop();
+    }
+
+    fn add_dir_entries(&mut self, dir: &Path, recursive: bool, walking: &mut Vec<(u64, u64)>) {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(err) => {
@@ -421,10 +531,10 @@ impl Loaded {
         for path in paths {
             if path.is_dir() {
                 if recursive {
-                    self.add_dir(&path, recursive);
+                    self.add_path(&path, recursive, false, walking);
                 }
             } else if has_manifest_extension(&path) {
-                self.add_path(&path, recursive, false);
+                self.add_path(&path, recursive, false, walking);
             }
         }
     }
@@ -483,6 +593,49 @@ impl Loaded {
         for chunk in split_documents(text) {
             // Each chunk is parsed on its own, so that a syntax error loses only its document.
             let line = chunk.first_line + content_offset(chunk.text);
+            if chunk.text.len() > MAX_DOCUMENT_BYTES {
+                let origin = Origin {
+                    source: source.clone(),
+                    index: index + 1,
+                    item: None,
+                    line,
+                };
+                self.problem(
+                    Some(origin),
+                    format!(
+                        "this document is more than {} MiB, larger than the API server accepts for one object; split it, or check that this is the file you meant",
+                        MAX_DOCUMENT_BYTES >> 20
+                    ),
+                );
+                self.over_limit = true;
+                return;
+            }
+            // Its nodes are counted first, aliases expanded, so that no value is built past the
+            // limit.
+            if let Err(over) = limits::count_nodes(chunk.text, &mut self.budget) {
+                let origin = Origin {
+                    source: source.clone(),
+                    index: index + over.position + 1,
+                    item: None,
+                    line,
+                };
+                let at = over.line.map_or_else(String::new, |l| {
+                    format!(" (reached at line {})", chunk.first_line + l - 1)
+                });
+                let why = if chunk.text.contains('*') {
+                    "nested aliases that repeat anchors (a \"billion laughs\") make a few KiB describe billions of nodes. Write the repeated parts out, or apply the set in parts"
+                } else {
+                    "apply the set in parts"
+                };
+                self.problem(
+                    Some(origin),
+                    format!(
+                        "the input holds more than {MAX_NODES} YAML nodes once its aliases (*name) are expanded{at}, more than k8s-apply reads: {why}"
+                    ),
+                );
+                self.over_limit = true;
+                return;
+            }
             for (position, doc) in serde_yaml_ng::Deserializer::from_str(chunk.text).enumerate() {
                 index += 1;
                 let origin = Origin {

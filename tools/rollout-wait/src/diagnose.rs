@@ -12,10 +12,10 @@ use kube::api::{Api, ListParams, LogParams};
 use serde_json::Value;
 use stage::Ctx;
 
-use crate::pods;
 use crate::report::{EventReport, ObjectReport, PodReport, Status};
 use crate::target::Target;
 use crate::wait::{Ending, Verdict};
+use crate::{limits, pods};
 
 /// How long gathering evidence may take in all, after the wait has ended (perhaps at its
 /// deadline already): a slow or failing API server must not hold the step for minutes.
@@ -46,6 +46,7 @@ pub async fn object_reports(
         log_lines,
         deadline: Instant::now() + BUDGET,
         events: BTreeMap::new(),
+        log_bytes: 0,
     };
     let mut objects = Vec::new();
     for (target, verdict) in targets.iter().zip(verdicts) {
@@ -85,6 +86,8 @@ struct Evidence<'a> {
     deadline: Instant,
     /// `None` for a namespace whose events could not be read in time.
     events: BTreeMap<String, Option<Vec<Event>>>,
+    /// Bytes of log lines in the report so far (see [`limits::MAX_EVIDENCE_BYTES`]).
+    log_bytes: usize,
 }
 
 impl Evidence<'_> {
@@ -97,8 +100,9 @@ impl Evidence<'_> {
         within(self.deadline, what, call).await
     }
 
-    /// The last log lines of the described pods' containers that ran.
-    async fn read_logs(&self, object: &mut ObjectReport, namespace: &str) {
+    /// The last log lines of the described pods' containers that ran, within the limits of
+    /// [`limits`]: `limitBytes` on each read, each line cut, the report's total bounded.
+    async fn read_logs(&mut self, object: &mut ObjectReport, namespace: &str) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         for report in &mut object.pods {
             for container in &mut report.containers {
@@ -107,24 +111,43 @@ impl Evidence<'_> {
                 }) {
                     continue;
                 }
+                if self.log_bytes >= limits::MAX_EVIDENCE_BYTES {
+                    container.logs = vec![limits::evidence_full()];
+                    continue;
+                }
                 let params = LogParams {
                     container: Some(container.name.clone()),
                     previous: container.restart_count > 0,
                     tail_lines: Some(self.log_lines),
+                    limit_bytes: i64::try_from(limits::LOG_READ_BYTES).ok(),
                     ..LogParams::default()
                 };
                 let what = format!(
                     "reading the logs of pod {} container {}",
                     report.name, container.name
                 );
-                match self.call(&what, api.logs(&report.name, &params)).await {
-                    Ok(text) => {
-                        container.logs = text.lines().map(|l| self.ctx.mask(l)).collect();
+                match self
+                    .call(&what, read_log(&api, &report.name, &params))
+                    .await
+                {
+                    Ok(bytes) => {
+                        // `limitBytes` may cut a character in two: the bytes are read as they
+                        // come and only the broken end is replaced.
+                        let text = String::from_utf8_lossy(&bytes);
+                        container.logs = self.log_lines_of(&text, bytes.len());
                     }
                     Err(cut) => object.evidence_cut_short |= cut,
                 }
             }
         }
+    }
+
+    /// A log read's lines, masked and within the evidence limits (see [`limits::log_lines`]).
+    fn log_lines_of(&mut self, text: &str, read: usize) -> Vec<String> {
+        let ctx = self.ctx;
+        limits::log_lines(text, read, self.log_lines, &mut self.log_bytes, |line| {
+            ctx.mask(line)
+        })
     }
 
     /// Fills in `pods` and `events` of an unhealthy object from the pods its rules looked at.
@@ -194,7 +217,7 @@ impl Evidence<'_> {
                     e.involved_object.name.as_deref().unwrap_or("")
                 ),
                 reason: e.reason.clone().unwrap_or_default(),
-                message: self.ctx.mask(e.message.as_deref().unwrap_or("")),
+                message: limits::clip(&self.ctx.mask(e.message.as_deref().unwrap_or(""))),
                 count: e.count.unwrap_or(1),
                 last_seen: e
                     .last_timestamp
@@ -207,6 +230,22 @@ impl Evidence<'_> {
         let skip = events.len().saturating_sub(MAX_EVENTS);
         object.events = events.split_off(skip);
     }
+}
+
+/// A container's log as bytes: `limitBytes` counts bytes, not characters.
+async fn read_log(api: &Api<Pod>, pod: &str, params: &LogParams) -> kube::Result<Vec<u8>> {
+    use futures_util::AsyncReadExt;
+
+    let stream = Box::pin(api.log_stream(pod, params).await?);
+    let mut bytes = Vec::new();
+    // The API server stops at limitBytes; the take is for one that does not.
+    let limit = u64::try_from(limits::LOG_READ_BYTES).unwrap_or(u64::MAX);
+    stream
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(kube::Error::ReadEvents)?;
+    Ok(bytes)
 }
 
 /// One API call, once (a retry would eat the budget of the rest), cut off at `deadline` and not

@@ -15,6 +15,8 @@
 //! - [`wait`]: the loop that judges every target on each change;
 //! - [`progress`]: progress on stderr;
 //! - [`diagnose`]: the evidence for an unhealthy object (pods, logs, events);
+//! - [`limits`]: how much evidence a report carries;
+//! - [`secrets`]: the values of the Secrets the workloads use, registered for masking;
 //! - [`release`]: the deploy lock and the revision's `deployed`/`failed` status;
 //! - [`report`]: the output document;
 //! - [`outcome`]: the error and the step summary a wait ends with.
@@ -23,6 +25,7 @@ pub mod diagnose;
 pub mod health;
 pub mod job;
 pub mod json;
+pub mod limits;
 pub mod outcome;
 pub mod plan;
 pub mod pods;
@@ -30,6 +33,7 @@ pub mod progress;
 pub mod release;
 pub mod report;
 pub mod revision;
+pub mod secrets;
 pub mod target;
 pub mod wait;
 pub mod watch;
@@ -107,8 +111,10 @@ pub struct Cli {
     /// be adding a node meanwhile)
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = stage::duration::parse)]
     pub unschedulable_grace: Duration,
-    /// Log lines of each failing container to show (its previous run's when it restarted)
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Log lines of each failing container to show (its previous run's when it restarted), 0 to
+    /// 1000; each line is cut at 2 KiB
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(limits::MAX_LOG_LINES)))]
     pub log_lines: u32,
     /// Who holds the deploy lock [default: the GitHub run, else this shell job]
     #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
@@ -160,6 +166,9 @@ pub async fn run(cli: Cli, ctx: Ctx, upstream: Option<Received<Upstream>>) -> St
     if plan.targets.is_empty() {
         tracing::info!("nothing to wait for: the upstream document lists no objects");
     }
+    // Before anything about their pods can be printed, in every mode.
+    let read = secrets::register_referenced(&ctx, &client, &plan.targets).await;
+    tracing::debug!("{read} Secret(s) used by the workloads registered for masking");
     let (mut report, session) = begin_release(&ctx, &client, &cli, &plan, deadline).await?;
     // Only a rollback piped in from k8s-apply ends the whole loop's command line; `--release`
     // names a revision to check, whatever made it.

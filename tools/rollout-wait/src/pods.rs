@@ -244,7 +244,8 @@ fn container(status: &Value, images: &[(&str, &str)]) -> ContainerReport {
         ),
         state: state.to_owned(),
         reason: some(text(detail, "/reason")),
-        message: some(text(detail, "/message")),
+        // A termination message may be up to 4 KiB (more with FallbackToLogsOnError).
+        message: some(text(detail, "/message")).map(|m| crate::limits::clip(&m)),
         restart_count: status
             .get("restartCount")
             .and_then(Value::as_i64)

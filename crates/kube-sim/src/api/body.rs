@@ -77,7 +77,7 @@ pub fn error_for(err: &ApiError, accept: &str) -> Response<Body> {
     response
 }
 
-fn bytes(status: u16, content_type: &'static str, body: Bytes) -> Response<Body> {
+pub fn bytes(status: u16, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut response = Response::new(Full::new(body).boxed());
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -495,7 +495,16 @@ fn pod_log(
     if !text.is_empty() {
         text.push('\n');
     }
-    Ok(body::text(200, text))
+    // limitBytes counts bytes from the start of what would be shown, as the kubelet's does; it
+    // may cut a character in two, so the body is bytes.
+    let mut bytes = text.into_bytes();
+    if let Some(limit) = query
+        .get("limitBytes")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        bytes.truncate(limit);
+    }
+    Ok(body::bytes(200, "text/plain", bytes.into()))
 }
 
 /// The `autoscaling/v1` Scale view of a scalable object.

@@ -612,3 +612,22 @@ proptest! {
         prop_assert_eq!(indices, (1..=documents.len()).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn a_document_over_the_size_limit_is_refused_unparsed() {
+    let big = format!(
+        "{}data:\n  a: {}\n",
+        cm("big"),
+        "x".repeat(MAX_DOCUMENT_BYTES)
+    );
+    let loaded = parse_file(&format!("{}---\n{big}", cm("small")));
+    let errors = loaded.check_limits().expect_err("over the limit");
+    let messages = messages(&errors);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with("m.yaml document 2 (line 6): this document is more than 3 MiB"),
+        "{messages:?}"
+    );
+    // Within the limits, nothing is refused early.
+    assert!(parse_file(&cm("small")).check_limits().is_ok());
+}
