@@ -17,7 +17,7 @@ pub mod retry;
 pub use access::{ClusterArgs, ConfigSource, Connection, connect, connect_unchecked, connect_with};
 pub use clock::WallClock;
 pub use error::api_error;
-pub use lock::{Contender, Holder, KeepAlive, Lock, LockOptions, acquire, acquire_seen};
+pub use lock::{Contender, Holder, KeepAlive, Lock, LockCheck, LockOptions, acquire, acquire_seen};
 pub use release::{
     ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus, ReleaseSummary,
 };

@@ -268,7 +268,14 @@ async fn apply(
         Ok(read) => read,
         Err(error) => return Err(release::give_back(held, error).await),
     };
-
+    // Every write from here on is made only while the lock is still ours: a run whose lock was
+    // taken over stops, naming the new holder, and writes nothing more (records included). A
+    // round trip of its own, just before the first record write: confirmed together with the
+    // reads above, a takeover during them would go unseen until the watch on the Lease told.
+    let lock = held.as_ref().map(release::Held::check);
+    if let Some(lock) = &lock {
+        lock.confirm().await?;
+    }
     let session = match (history, held) {
         (Some(history), Some(held)) => {
             let recording = release::Recording {
@@ -287,24 +294,46 @@ async fn apply(
         _ => None,
     };
 
-    let outcome = apply_phases(
-        ctx, &client, &mut kinds, &params, &set, &snapshot, early, report,
-    )
-    .await;
+    let writing = Writing {
+        client: &client,
+        params: &params,
+        lock: lock.as_ref(),
+    };
+    let outcome = apply_phases(ctx, &writing, &mut kinds, &set, &snapshot, early, report).await;
     // Only once the whole new set is in place: an apply that failed half-way must not also take
     // away the old objects its replacements were meant to stand in for.
     let outcome = match outcome {
-        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some())
+        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some(), lock.as_ref())
             .await
             .map(|pruned| report.objects.extend(pruned)),
         Err(error) => Err(error),
     };
     if let Some(session) = session {
-        session
-            .finish(outcome.as_ref().copied(), &report.objects)
-            .await?;
+        settle(session, lock.as_ref(), outcome.as_ref().copied(), report).await?;
     }
     outcome
+}
+
+/// Records the revision's outcome. Only the lock's holder writes it: a run that lost the lock
+/// leaves its revision `applying`, as a killed run would.
+async fn settle(
+    session: release::Session,
+    lock: Option<&cluster::LockCheck>,
+    outcome: Result<(), &StageError>,
+    report: &Report,
+) -> Result<(), StageError> {
+    if let Some(lock) = lock {
+        lock.confirm().await?;
+    }
+    session.finish(outcome, &report.objects).await
+}
+
+/// How the set's objects are written: the client, the apply's parameters, and under a release
+/// the deploy lock, checked before every write.
+struct Writing<'a> {
+    client: &'a kube::Client,
+    params: &'a PatchParams,
+    lock: Option<&'a cluster::LockCheck>,
 }
 
 /// With `--release`: its history, in the connection's namespace (checks the release's name).
@@ -696,18 +725,24 @@ fn read_input(args: &ApplyArgs, ctx: &Ctx) -> Result<manifest::Loaded, StageErro
 /// Applies the set phase by phase; `early` holds objects already applied (the release's own
 /// Namespace), which are reported in their place rather than sent twice; `snapshot` the objects
 /// as they were before.
-#[allow(clippy::too_many_arguments)]
 async fn apply_phases(
     ctx: &Ctx,
-    client: &kube::Client,
+    writing: &Writing<'_>,
     kinds: &mut Kinds,
-    params: &PatchParams,
     set: &manifest::ManifestSet,
     snapshot: &Snapshot,
     mut early: Vec<AppliedObject>,
     report: &mut Report,
 ) -> Result<(), StageError> {
+    let Writing {
+        client,
+        params,
+        lock,
+    } = *writing;
     for step in order::phases(set.manifests()) {
+        if let Some(lock) = lock {
+            lock.ensure()?;
+        }
         let _group = ctx.group(step.phase.name());
         let (done, todo): (Vec<&Manifest>, Vec<&Manifest>) = step.items.iter().partition(|m| {
             early.iter().any(|e| {
@@ -737,7 +772,12 @@ async fn apply_phases(
         }
         let kinds_now: &Kinds = kinds;
         let results: Vec<Result<AppliedObject, StageError>> = stream::iter(todo)
-            .map(|manifest| {
+            .map(|manifest| async move {
+                // Checked as each object's turn comes: a takeover seen mid-phase stops the
+                // objects not yet sent.
+                if let Some(lock) = lock {
+                    lock.ensure()?;
+                }
                 apply_one(
                     client,
                     kinds_now,
@@ -745,6 +785,7 @@ async fn apply_phases(
                     manifest,
                     snapshot.before(&manifest.key),
                 )
+                .await
             })
             .buffered(PARALLELISM)
             .collect()
