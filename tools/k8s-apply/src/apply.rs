@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
+use cluster::environment::{self, guard};
 use cluster::{ReleaseHistory, ReleaseRecord};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -36,7 +37,7 @@ use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
 use crate::snapshot::{Before, Snapshot};
-use crate::{ApplyArgs, environment, prune, release, rollback, secrets};
+use crate::{ApplyArgs, prune, release, rollback, secrets};
 
 /// How many objects of one phase are in flight at once: a phase of 50 objects takes two round
 /// trips, and a small API server sees at most this many requests from us.
@@ -421,9 +422,12 @@ async fn first_reads(
     let (checked, guarded, source_read, discovered, lease, own_namespace) = tokio::join!(
         connection.check(),
         async {
-            match &args.environment {
-                Some(environment) => environment::guard(connection, environment).await,
-                None => Ok(()),
+            // Every write names the environment of a cluster that has one; a dry run writes
+            // nothing, so it is checked only when it names one.
+            match (&args.environment, args.dry_run.is_none()) {
+                (Some(environment), _) => guard(connection, Some(environment)).await,
+                (None, true) => guard(connection, None).await,
+                (None, false) => Ok(()),
             }
         },
         read_source(ctx, files, source, history.filter(|_| list_now), report),
@@ -554,6 +558,21 @@ fn build_set(
     let mut set = loaded.resolve(&namespacing, |api_version, kind| {
         kinds.namespaced(api_version, kind)
     })?;
+    // Only init-cluster writes the environment record: a set that did could relabel the cluster.
+    if let Some(record) = set.iter().find(|m| {
+        let key = &m.key;
+        environment::is_record(
+            &key.api_version,
+            &key.kind,
+            key.namespace.as_deref(),
+            &key.name,
+        )
+    }) {
+        return Err(environment::record_in_set_error(&format!(
+            "{} ({})",
+            record.key, record.origin
+        )));
+    }
     secrets::fold_string_data(&mut set);
     if let Some(release) = &args.release {
         release::label_members(&mut set, release, &connection.namespace);

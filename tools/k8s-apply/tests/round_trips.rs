@@ -57,10 +57,13 @@ fn matching<'a>(
         .collect()
 }
 
+/// A member of the set: in the release's namespace (not, say, the environment record that every
+/// write reads from `kube-system`).
 fn is_member(path: &str) -> bool {
-    ["/configmaps/", "/services/", "/deployments/"]
-        .iter()
-        .any(|kind| path.contains(kind))
+    path.contains(&format!("/namespaces/{NS}/"))
+        && ["/configmaps/", "/services/", "/deployments/"]
+            .iter()
+            .any(|kind| path.contains(kind))
 }
 
 fn is_revisions_list(request: &Request) -> bool {
