@@ -33,6 +33,7 @@ use stage::{Ctx, Failed, StageError, StageResult};
 use crate::diff::{self, Change};
 use crate::images::{self, ImageUse};
 use crate::kinds::Kinds;
+use crate::limits;
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
@@ -590,6 +591,13 @@ fn build_set(
         images::check_tags(&set, tag, &args.expect_tag_for)?;
     }
     report.images = images::images(&set);
+    // Every limit the input can break is checked before the first write (the release's
+    // Namespace and lock come next): a refused set leaves nothing behind.
+    if let (Some(release), None) = (&args.release, &args.dry_run) {
+        let images = report.images.iter().map(|i| i.image.clone()).collect();
+        let environment = report.environment.as_deref();
+        limits::check_record_size(&set, release, &connection.namespace, &images, environment)?;
+    }
     Ok(set)
 }
 
