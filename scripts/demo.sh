@@ -118,7 +118,7 @@ operator "$bin/eks-token" kubeconfig --cluster "$EKS_CLUSTER" --alias developmen
 export KUBECONFIG="$state/kubeconfig"
 operator "$bin/k8s-apply" init-cluster --env development </dev/null >/dev/null
 # What a real cluster's add-ons provide and kube-sim lacks: the ExternalSecret CRD.
-kubectl kustomize manifests/k8s/local | operator "$bin/k8s-apply" -f - >/dev/null
+kubectl kustomize manifests/k8s/local | operator "$bin/k8s-apply" -f - --env development >/dev/null
 # The Secret the app reads: what the External Secrets operator creates from AWS Secrets Manager
 # (manifests/k8s/README.md, "Secrets"). The password is made here and never printed.
 db_password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')

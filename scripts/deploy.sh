@@ -6,8 +6,11 @@
 #   credentials     oidc-creds: GitHub's OIDC token -> STS -> the role (only with AWS_ROLE_ARN;
 #                   otherwise the standard AWS chain: environment keys, AWS_PROFILE, SSO, ...)
 #   kubeconfig      eks-token kubeconfig (kubectl and the tools authenticate through eks-token)
-#   apply + wait    k8s-apply --env ENV --release cloudtolocalllm --set-image ... | rollout-wait
-#   rollback        on failure: k8s-apply rollback | rollout-wait, then exit 1
+#   apply + wait    k8s-apply --env ENV --release cloudtolocalllm --set-image ... |
+#                   rollout-wait --env ENV
+#   rollback        on failure: k8s-apply rollback --env ENV | rollout-wait --env ENV, then exit 1
+#   Every step that changes the cluster names ENV: a cluster recorded by `k8s-apply init-cluster`
+#   as another environment (or as one at all, when none is named) is refused, nothing changed.
 #
 # Usage: scripts/deploy.sh ENVIRONMENT
 #        helm template app chart/ | MANIFESTS=- scripts/deploy.sh ENVIRONMENT
@@ -178,7 +181,7 @@ set +e
   --set-image "web=$registry/web:$image_tag" --set-image "api=$registry/api:$image_tag" \
   --expect-tag "$image_tag" --expect-tag-for "$registry/" </dev/null |
   tee "$out/k8s-apply.json" |
-  "$rollout_wait" --timeout "$rollout_timeout" >"$out/rollout-wait.json"
+  "$rollout_wait" --env "$env_name" --timeout "$rollout_timeout" >"$out/rollout-wait.json"
 statuses=("${PIPESTATUS[@]}")
 set -e
 apply_code=${statuses[0]} wait_code=${statuses[2]}
@@ -204,7 +207,8 @@ begin_stage rollback
 set +e
 "$k8s_apply" rollback "${cluster_args[@]}" </dev/null |
   tee "$out/rollback.json" |
-  "$rollout_wait" --rollback-ok --timeout "$rollout_timeout" >"$out/rollback-rollout-wait.json"
+  "$rollout_wait" --env "$env_name" --rollback-ok --timeout "$rollout_timeout" \
+    >"$out/rollback-rollout-wait.json"
 statuses=("${PIPESTATUS[@]}")
 set -e
 if [ "${statuses[0]}" = 0 ] && [ "${statuses[2]}" = 0 ]; then

@@ -1,12 +1,14 @@
 //! What k8s-apply and rollout-wait share, and nothing tool-specific: cluster access from a
 //! kubeconfig as kubectl users expect ([`access`]), one retry policy for API calls ([`mod@retry`]),
-//! the per-release history kept in the cluster ([`release`]), and the deploy lock that keeps two
-//! pipelines from interleaving their apply → wait → rollback sequences ([`lock`]).
+//! the per-release history kept in the cluster ([`release`]), the deploy lock that keeps two
+//! pipelines from interleaving their apply → wait → rollback sequences ([`lock`]), and the
+//! environment guard that keeps a job from changing a cluster it did not name ([`environment`]).
 //!
 //! The formats and the protocol between the tools are written down in `docs/releases.md`.
 
 pub mod access;
 pub mod clock;
+pub mod environment;
 mod error;
 mod kubeconfig;
 pub mod lock;
@@ -17,7 +19,7 @@ pub mod retry;
 pub use access::{ClusterArgs, ConfigSource, Connection, connect, connect_unchecked, connect_with};
 pub use clock::WallClock;
 pub use error::api_error;
-pub use lock::{Contender, Holder, KeepAlive, Lock, LockOptions, acquire, acquire_seen};
+pub use lock::{Contender, Holder, KeepAlive, Lock, LockCheck, LockOptions, acquire, acquire_seen};
 pub use release::{
     ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus, ReleaseSummary,
     Trust,

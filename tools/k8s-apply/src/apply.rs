@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
+use cluster::environment::{self, guard};
 use cluster::{ReleaseHistory, ReleaseRecord};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -32,11 +33,12 @@ use stage::{Ctx, Failed, StageError, StageResult};
 use crate::diff::{self, Change};
 use crate::images::{self, ImageUse};
 use crate::kinds::Kinds;
+use crate::limits;
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
 use crate::snapshot::{Before, Snapshot};
-use crate::{ApplyArgs, environment, prune, release, rollback, secrets};
+use crate::{ApplyArgs, prune, release, rollback, secrets};
 
 /// How many objects of one phase are in flight at once: a phase of 50 objects takes two round
 /// trips, and a small API server sees at most this many requests from us.
@@ -271,7 +273,14 @@ async fn apply(
         Ok(read) => read,
         Err(error) => return Err(release::give_back(held, error).await),
     };
-
+    // Every write from here on is made only while the lock is still ours: a run whose lock was
+    // taken over stops, naming the new holder, and writes nothing more (records included). A
+    // round trip of its own, just before the first record write: confirmed together with the
+    // reads above, a takeover during them would go unseen until the watch on the Lease told.
+    let lock = held.as_ref().map(release::Held::check);
+    if let Some(lock) = &lock {
+        lock.confirm().await?;
+    }
     let session = match (history, held) {
         (Some(history), Some(held)) => {
             let recording = release::Recording {
@@ -290,24 +299,49 @@ async fn apply(
         _ => None,
     };
 
-    let outcome = apply_phases(
-        ctx, &client, &mut kinds, &params, &set, &snapshot, early, report,
-    )
-    .await;
+    let writing = Writing {
+        client: &client,
+        params: &params,
+        lock: lock.as_ref(),
+    };
+    let outcome = apply_phases(ctx, &writing, &mut kinds, &set, &snapshot, early, report).await;
     // Only once the whole new set is in place: an apply that failed half-way must not also take
     // away the old objects its replacements were meant to stand in for.
     let outcome = match outcome {
-        Ok(()) => prune::execute(&client, &to_prune, args.dry_run.is_some(), Action::Pruned)
-            .await
-            .map(|pruned| report.objects.extend(pruned)),
+        Ok(()) => {
+            let dry_run = args.dry_run.is_some();
+            prune::execute(&client, &to_prune, dry_run, Action::Pruned, lock.as_ref())
+                .await
+                .map(|pruned| report.objects.extend(pruned))
+        }
         Err(error) => Err(error),
     };
     if let Some(session) = session {
-        session
-            .finish(outcome.as_ref().copied(), &report.objects)
-            .await?;
+        settle(session, lock.as_ref(), outcome.as_ref().copied(), report).await?;
     }
     outcome
+}
+
+/// Records the revision's outcome. Only the lock's holder writes it: a run that lost the lock
+/// leaves its revision `applying`, as a killed run would.
+async fn settle(
+    session: release::Session,
+    lock: Option<&cluster::LockCheck>,
+    outcome: Result<(), &StageError>,
+    report: &Report,
+) -> Result<(), StageError> {
+    if let Some(lock) = lock {
+        lock.confirm().await?;
+    }
+    session.finish(outcome, &report.objects).await
+}
+
+/// How the set's objects are written: the client, the apply's parameters, and under a release
+/// the deploy lock, checked before every write.
+struct Writing<'a> {
+    client: &'a kube::Client,
+    params: &'a PatchParams,
+    lock: Option<&'a cluster::LockCheck>,
 }
 
 /// With `--release`: its history, in the connection's namespace (checks the release's name).
@@ -395,9 +429,12 @@ async fn first_reads(
     let (checked, guarded, source_read, discovered, lease, own_namespace) = tokio::join!(
         connection.check(),
         async {
-            match &args.environment {
-                Some(environment) => environment::guard(connection, environment).await,
-                None => Ok(()),
+            // Every write names the environment of a cluster that has one; a dry run writes
+            // nothing, so it is checked only when it names one.
+            match (&args.environment, args.dry_run.is_none()) {
+                (Some(environment), _) => guard(connection, Some(environment)).await,
+                (None, true) => guard(connection, None).await,
+                (None, false) => Ok(()),
             }
         },
         read_source(ctx, files, source, history.filter(|_| list_now), report),
@@ -529,6 +566,21 @@ fn build_set(
     let mut set = loaded.resolve(&namespacing, |api_version, kind| {
         kinds.namespaced(api_version, kind)
     })?;
+    // Only init-cluster writes the environment record: a set that did could relabel the cluster.
+    if let Some(record) = set.iter().find(|m| {
+        let key = &m.key;
+        environment::is_record(
+            &key.api_version,
+            &key.kind,
+            key.namespace.as_deref(),
+            &key.name,
+        )
+    }) {
+        return Err(environment::record_in_set_error(&format!(
+            "{} ({})",
+            record.key, record.origin
+        )));
+    }
     secrets::fold_string_data(&mut set);
     if let Some(release) = &args.release {
         release::label_members(&mut set, release, &connection.namespace);
@@ -546,6 +598,13 @@ fn build_set(
         images::check_tags(&set, tag, &args.expect_tag_for)?;
     }
     report.images = images::images(&set);
+    // Every limit the input can break is checked before the first write (the release's
+    // Namespace and lock come next): a refused set leaves nothing behind.
+    if let (Some(release), None) = (&args.release, &args.dry_run) {
+        let images = report.images.iter().map(|i| i.image.clone()).collect();
+        let environment = report.environment.as_deref();
+        limits::check_record_size(&set, release, &connection.namespace, &images, environment)?;
+    }
     Ok(set)
 }
 
@@ -701,18 +760,24 @@ fn read_input(args: &ApplyArgs, ctx: &Ctx) -> Result<manifest::Loaded, StageErro
 /// Applies the set phase by phase; `early` holds objects already applied (the release's own
 /// Namespace), which are reported in their place rather than sent twice; `snapshot` the objects
 /// as they were before.
-#[allow(clippy::too_many_arguments)]
 async fn apply_phases(
     ctx: &Ctx,
-    client: &kube::Client,
+    writing: &Writing<'_>,
     kinds: &mut Kinds,
-    params: &PatchParams,
     set: &manifest::ManifestSet,
     snapshot: &Snapshot,
     mut early: Vec<AppliedObject>,
     report: &mut Report,
 ) -> Result<(), StageError> {
+    let Writing {
+        client,
+        params,
+        lock,
+    } = *writing;
     for step in order::phases(set.manifests()) {
+        if let Some(lock) = lock {
+            lock.ensure()?;
+        }
         let _group = ctx.group(step.phase.name());
         let (done, todo): (Vec<&Manifest>, Vec<&Manifest>) = step.items.iter().partition(|m| {
             early.iter().any(|e| {
@@ -742,7 +807,12 @@ async fn apply_phases(
         }
         let kinds_now: &Kinds = kinds;
         let results: Vec<Result<AppliedObject, StageError>> = stream::iter(todo)
-            .map(|manifest| {
+            .map(|manifest| async move {
+                // Checked as each object's turn comes: a takeover seen mid-phase stops the
+                // objects not yet sent.
+                if let Some(lock) = lock {
+                    lock.ensure()?;
+                }
                 apply_one(
                     client,
                     kinds_now,
@@ -750,6 +820,7 @@ async fn apply_phases(
                     manifest,
                     snapshot.before(&manifest.key),
                 )
+                .await
             })
             .buffered(PARALLELISM)
             .collect()

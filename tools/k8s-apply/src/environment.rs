@@ -1,82 +1,13 @@
-//! The environment guard. A cluster records once which environment it is
-//! (`k8s-apply init-cluster --env production`: a ConfigMap in `kube-system`), and every command
-//! that names `--env` must name that one. The check runs before the first write, so credentials
-//! or a kubeconfig that reach the wrong cluster change nothing there.
-//!
-//! The record is read from the cluster itself rather than from the kubeconfig: a context's name
-//! is whatever the person who wrote the file chose, while the record travels with the cluster.
-
-use std::collections::BTreeMap;
+//! `k8s-apply init-cluster --env NAME`: records which environment a cluster is. The guard that
+//! reads the record before every write lives in `cluster::environment`, shared with rollout-wait.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 use stage::{Ctx, StageError, StageResult};
 
 use crate::InitArgs;
 use crate::apply::{Action, AppliedObject, Report};
-use crate::names::is_dns_label;
-
-/// Where the record lives: every cluster has this namespace, and it is where cluster-wide
-/// settings go.
-pub const RECORD_NAMESPACE: &str = "kube-system";
-/// The record's ConfigMap.
-pub const RECORD_NAME: &str = "pipewright-environment";
-/// The ConfigMap key holding the environment's name.
-pub const RECORD_KEY: &str = "environment";
-
-/// Checks an environment name from `--env`: a DNS label, since it names clusters in messages and
-/// may become part of object names.
-pub fn check_name(name: &str) -> Result<(), StageError> {
-    if is_dns_label(name) {
-        Ok(())
-    } else {
-        Err(StageError::usage(format!(
-            "invalid --env {name:?}: use 1 to 63 lowercase letters, digits and '-', starting and \
-             ending with a letter or digit (e.g. production)"
-        )))
-    }
-}
-
-/// The environment the cluster is recorded as, if any.
-pub async fn recorded(client: &kube::Client) -> Result<Option<String>, StageError> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), RECORD_NAMESPACE);
-    let what =
-        format!("reading the environment record configmap/{RECORD_NAME} in {RECORD_NAMESPACE}");
-    let record = cluster::retry(&what, || api.get_opt(RECORD_NAME))
-        .await
-        .map_err(|err| cluster::api_error(&what, &err))?;
-    Ok(record
-        .and_then(|cm| cm.data)
-        .and_then(|mut data| data.remove(RECORD_KEY)))
-}
-
-/// Fails (exit 2, nothing written) unless the cluster is recorded as `expected`.
-pub async fn guard(connection: &cluster::Connection, expected: &str) -> Result<(), StageError> {
-    check_name(expected)?;
-    let where_ = connection.describe();
-    match recorded(&connection.client).await? {
-        Some(actual) if actual == expected => {
-            tracing::debug!("{where_} is recorded as environment {actual}");
-            Ok(())
-        }
-        Some(actual) => Err(StageError::invalid_input(format!(
-            "--env {expected}, but the cluster at {where_} is recorded as environment \
-             {actual}; nothing was changed"
-        ))
-        .with_hint(format!(
-            "this job's kubeconfig or credentials reach the {actual} cluster: check KUBECONFIG, \
-             --context and the role it assumed"
-        ))),
-        None => Err(StageError::invalid_input(format!(
-            "--env {expected}, but the cluster at {where_} has no recorded environment \
-             (configmap/{RECORD_NAME} in {RECORD_NAMESPACE}); nothing was changed"
-        ))
-        .with_hint(format!(
-            "if this is the {expected} cluster, record it once with `k8s-apply init-cluster --env \
-             {expected}` and the same kubeconfig; otherwise check KUBECONFIG and --context"
-        ))),
-    }
-}
+use cluster::environment::{RECORD_KEY, RECORD_NAME, RECORD_NAMESPACE, check_name, record};
 
 /// `k8s-apply init-cluster --env NAME`: records the environment, once. Recording the same name
 /// again changes nothing; another name needs `--overwrite`, because re-labelling a cluster is
@@ -150,23 +81,4 @@ pub async fn init(args: &InitArgs, ctx: &Ctx) -> StageResult<Report> {
         }],
         ..Report::default()
     })
-}
-
-fn record(environment: &str) -> ConfigMap {
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(RECORD_NAME.to_owned()),
-            namespace: Some(RECORD_NAMESPACE.to_owned()),
-            labels: Some(BTreeMap::from([(
-                cluster::names::MANAGED_BY_LABEL.to_owned(),
-                cluster::names::MANAGED_BY.to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            RECORD_KEY.to_owned(),
-            environment.to_owned(),
-        )])),
-        ..ConfigMap::default()
-    }
 }

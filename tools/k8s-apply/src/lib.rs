@@ -14,6 +14,8 @@
 //! - [`manifest`]: reading `-f FILE|DIR|-` into a checked [`ManifestSet`], every problem reported
 //!   together with the file and document it is in;
 //! - [`names`]: Kubernetes' rules for object names;
+//! - [`limits`]: what the input may not exceed (the revision record's size), checked before the
+//!   first write;
 //! - [`builtin`]: what we know about built-in kinds without discovery;
 //! - [`order`]: the phases objects are applied (and pruned) in;
 //! - [`images`]: image references, `--set-image` and `--expect-tag`;
@@ -28,6 +30,7 @@ pub mod environment;
 pub mod history;
 pub mod images;
 pub mod kinds;
+pub mod limits;
 pub mod linediff;
 pub mod manifest;
 pub mod names;

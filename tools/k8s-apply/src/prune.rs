@@ -251,17 +251,27 @@ pub fn check_max(candidates: &[Candidate], max: usize) -> Result<(), StageError>
 
 /// Deletes the candidates in deletion order (or, in a dry run, only reports them), reported as
 /// `action` (pruned, or deleted by an uninstall).
+///
+/// `lock`: the release's deploy lock. Deleting is what a run that lost it must least do, so it
+/// is confirmed with the API server before the first delete and checked before each one.
 pub async fn execute(
     client: &kube::Client,
     candidates: &[Candidate],
     dry_run: bool,
     action: Action,
+    lock: Option<&cluster::LockCheck>,
 ) -> Result<Vec<AppliedObject>, StageError> {
     let mut pruned = Vec::new();
+    if let Some(lock) = lock.filter(|_| !dry_run && !candidates.is_empty()) {
+        lock.confirm().await?;
+    }
     for step in order::deletion_phases(candidates) {
         for candidate in step.items {
             let key = &candidate.key;
             let shown = crate::apply::display_name(key);
+            if let Some(lock) = lock {
+                lock.ensure()?;
+            }
             if !dry_run {
                 let api = api_for(client, key, &candidate.resource);
                 let params = DeleteParams {

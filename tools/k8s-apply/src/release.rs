@@ -434,3 +434,11 @@ async fn update_parent(
         .map_err(|err| cluster::api_error(&what, &err))?;
     Ok(())
 }
+
+// Issue 12 item 7: the deploy lock is checked before every write of the apply and the prune.
+impl Held {
+    /// Whether the lock is still ours, for the writes made under it.
+    pub fn check(&self) -> cluster::LockCheck {
+        self.lock.check()
+    }
+}

@@ -21,10 +21,10 @@ use stage::{Ctx, ErrorKind, Failed, StageError, StageResult};
 
 use crate::UninstallArgs;
 use crate::apply::{Action, AppliedObject, Report};
+use crate::applyset;
 use crate::kinds::Kinds;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::prune::{self, Candidate, Leftover, Reach};
-use crate::{applyset, environment};
 
 /// Runs `uninstall`; see the module header.
 pub async fn run(args: &UninstallArgs, ctx: &Ctx) -> StageResult<Report> {
@@ -51,8 +51,10 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     }
     cluster::names::check_release_name(&args.release)?;
     let connection = cluster::connect(ctx, &args.cluster).await?;
-    if let Some(expected) = &args.environment {
-        environment::guard(&connection, expected).await?;
+    // Once the cluster records its environment, a deletion must name it, like every write; a
+    // dry run writes nothing and checks only a name it is given.
+    if !args.dry_run || args.environment.is_some() {
+        cluster::environment::guard(&connection, args.environment.as_deref()).await?;
     }
     let client = &connection.client;
     let namespace = connection.namespace.clone();
@@ -99,6 +101,7 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     })
     .await?;
     let keep_alive = lock.keep_alive();
+    let check = lock.check();
 
     // Under the lock: another run may have recorded a revision while this one waited.
     let outcome = async {
@@ -107,8 +110,11 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
         let (last, first): (Vec<Candidate>, Vec<Candidate>) = candidates
             .into_iter()
             .partition(|c| is_namespace(&c.key, &namespace) || is_rbac(&c.key));
-        let gone = prune::execute(client, &first, false, Action::Deleted).await?;
+        let gone = prune::execute(client, &first, false, Action::Deleted, Some(&check)).await?;
         report.objects.extend(gone);
+        // The records say what the release is: a run that lost its lock leaves them to the
+        // run that holds it.
+        check.confirm().await?;
         forget(args, &history, &records, report).await?;
         delete_parent(client, release, &namespace).await?;
         Ok::<_, StageError>(last)
@@ -182,14 +188,8 @@ async fn delete_last(
     );
     let mut unbound = false;
     for candidate in &last {
-        match prune::execute(
-            client,
-            std::slice::from_ref(candidate),
-            false,
-            Action::Deleted,
-        )
-        .await
-        {
+        let one = std::slice::from_ref(candidate);
+        match prune::execute(client, one, false, Action::Deleted, None).await {
             Ok(gone) => {
                 unbound |= is_rbac(&candidate.key) && candidate.key.kind.ends_with("Binding");
                 report.objects.extend(gone);

@@ -386,11 +386,21 @@ fn the_environment_guard_refuses_the_wrong_cluster_before_any_write() {
     let right = apply(&sim, dir.path(), "v1.yaml", &text, &["--env", "staging"]);
     right.assert_code(0);
     assert_eq!(right.doc["environment"], "staging");
-    // A rollback without --env restores the revision's environment with it.
+    // On a recorded cluster a rollback names the environment too (issue 12 item 8); it is
+    // recorded with the revision.
     mark(&sim, 1, ReleaseStatus::Deployed);
     let v2 = set("v2", NEW_PASSWORD, &[]);
     apply(&sim, dir.path(), "v2.yaml", &v2, &["--env", "staging"]).assert_code(0);
-    let back = rollback(&sim, &[]);
+    let unnamed = rollback(&sim, &[]);
+    unnamed.assert_code(2);
+    assert!(
+        unnamed
+            .message()
+            .contains("recorded as environment staging"),
+        "{}",
+        unnamed.message()
+    );
+    let back = rollback(&sim, &["--env", "staging"]);
     back.assert_code(0);
     assert_eq!(back.doc["environment"], "staging");
     let recorded = block(async {

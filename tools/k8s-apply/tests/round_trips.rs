@@ -57,10 +57,13 @@ fn matching<'a>(
         .collect()
 }
 
+/// A member of the set: in the release's namespace (not, say, the environment record that every
+/// write reads from `kube-system`).
 fn is_member(path: &str) -> bool {
-    ["/configmaps/", "/services/", "/deployments/"]
-        .iter()
-        .any(|kind| path.contains(kind))
+    path.contains(&format!("/namespaces/{NS}/"))
+        && ["/configmaps/", "/services/", "/deployments/"]
+            .iter()
+            .any(|kind| path.contains(kind))
 }
 
 fn is_revisions_list(request: &Request) -> bool {
@@ -174,6 +177,21 @@ fn a_first_install_reads_together_and_writes_in_the_safe_order() {
         last_member <= record_write[0].start_us,
         "the record's outcome comes after the last member:\n{all}"
     );
+    // Issue 12 item 7: every record write is preceded by a confirmation of the lock (a renewal,
+    // a compare-and-swap on the Lease).
+    let mut confirmations = matching(&log, "PUT", |p| p.contains("/leases/"));
+    confirmations.sort_by_key(|r| r.start_us);
+    assert_eq!(confirmations.len(), 2, "{all}");
+    assert!(
+        revisions_list.end_us <= confirmations[0].start_us
+            && confirmations[0].end_us <= record_create[0].start_us,
+        "the lock is confirmed before the revision is recorded:\n{all}"
+    );
+    assert!(
+        last_member <= confirmations[1].start_us
+            && confirmations[1].end_us <= record_write[0].start_us,
+        "the lock is confirmed between the last member and the record's outcome:\n{all}"
+    );
 }
 
 #[test]
@@ -194,17 +212,27 @@ fn a_re_apply_with_nothing_new_writes_no_record_and_lists_no_history() {
             && matching(&log, "PUT", |p| !p.contains("/leases/")).is_empty(),
         "no revision recorded, no record written:\n{all}"
     );
-    let lease = matching(&log, "PUT", |p| p.contains("/leases/"));
+    let mut lease = matching(&log, "PUT", |p| p.contains("/leases/"));
+    lease.sort_by_key(|r| r.start_us);
     let lease_read = matching(&log, "GET", |p| p.contains("/leases/"));
-    assert_eq!((lease.len(), lease_read.len()), (1, 1), "{all}");
+    assert_eq!(
+        (lease.len(), lease_read.len()),
+        (3, 1),
+        "the lock is taken, confirmed before the first record write, and confirmed again after \
+         the last member:\n{all}"
+    );
     assert!(
         lease_read[0].end_us <= lease[0].start_us,
         "the lock is taken over the version read:\n{all}"
     );
     let members = matching(&log, "PATCH", is_member);
     assert!(
-        members.iter().all(|m| lease[0].end_us <= m.start_us),
-        "no member is written before the lock is held:\n{all}"
+        members.iter().all(|m| lease[1].end_us <= m.start_us),
+        "no member is written before the lock is held and confirmed:\n{all}"
+    );
+    assert!(
+        members.iter().all(|m| m.end_us <= lease[2].start_us),
+        "the lock is confirmed after the last member:\n{all}"
     );
 }
 

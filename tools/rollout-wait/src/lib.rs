@@ -69,6 +69,9 @@ Examples:
   # The latest revision of a release, without the upstream document
   rollout-wait --release web -n shop
 
+  # On a cluster recorded by `k8s-apply init-cluster`, settling a revision names its environment
+  k8s-apply -f app.yaml --release web -n shop --env production | rollout-wait --env production
+
 Exit codes: 0 healthy (or a dry run: nothing to wait for); 1 an object failed (the reason, pods,
 log lines and events are printed), a rollback became healthy (without --rollback-ok), or the
 upstream step had failed; 2 bad usage or input; 3 the cluster could not be reached or
@@ -125,6 +128,10 @@ pub struct Cli {
     /// How long the deploy lock outlives this run's last renewal
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
     pub lock_ttl: Duration,
+    /// The environment the cluster is recorded as (see `k8s-apply init-cluster`): settling a
+    /// revision on a cluster with an environment record needs it; another one is refused (exit 2)
+    #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
+    pub environment: Option<String>,
     /// Exit 0 when the upstream document is a rollback that became healthy (by default that
     /// exits 1: the release is not at the version the run set out to deploy)
     // Boolish: CI variables are written `1`, `true`, `yes`; unset or `0`/`false` is off.
@@ -165,6 +172,11 @@ pub async fn run(cli: Cli, ctx: Ctx, upstream: Option<Received<Upstream>>) -> St
     };
     if plan.targets.is_empty() {
         tracing::info!("nothing to wait for: the upstream document lists no objects");
+    }
+    if plan.release.is_some() && !plan.dry_run {
+        // Settling writes the revision's status under the deploy lock: like every write, only
+        // on the cluster the run named (issue 12 item 8).
+        cluster::environment::guard(&connection, cli.environment.as_deref()).await?;
     }
     // Before anything about their pods can be printed, in every mode.
     let read = secrets::register_referenced(&ctx, &client, &plan.targets).await;

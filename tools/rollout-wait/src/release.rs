@@ -225,7 +225,9 @@ impl Session {
             before,
             source_revision: _,
         } = self;
-        let kept = keep_alive.stop().await;
+        // Confirmed with the API server (issue 12 item 7): the settling write must not follow a
+        // takeover that the renewals and the watch on the Lease have not seen yet.
+        let kept = keep_alive.stop_confirmed().await;
         let status = if healthy {
             ReleaseStatus::Deployed
         } else {

@@ -23,6 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use stage::StageError;
 
+use super::check::LockCheck;
 use super::holder::Holder;
 use super::keep_alive::KeepAlive;
 use crate::clock::WallClock;
@@ -108,9 +109,9 @@ pub struct Lock {
 
 #[derive(Debug)]
 pub(super) struct Inner {
-    api: Api<Lease>,
+    pub(super) api: Api<Lease>,
     namespace: String,
-    name: String,
+    pub(super) name: String,
     release: String,
     holder: Holder,
     ttl_seconds: i32,
@@ -118,6 +119,9 @@ pub(super) struct Inner {
     /// The Lease as our last write left it: renewing and releasing start from it instead of a
     /// read (a round trip); if someone changed it since, the write gets 409 and we read again.
     last_written: std::sync::Mutex<Option<Lease>>,
+    /// The holder that took the Lease from us, once a renewal or the watch on the Lease saw one:
+    /// from then on nothing of ours may be written.
+    lost_to: std::sync::Mutex<Option<String>>,
 }
 
 /// Takes the deploy lock of `release` in `namespace` for `holder`: creates the Lease, or takes
@@ -203,6 +207,7 @@ async fn take(
         ttl_seconds: ttl_seconds(options.ttl),
         clock: options.clock.clone(),
         last_written: std::sync::Mutex::new(None),
+        lost_to: std::sync::Mutex::new(None),
     };
     let what = format!("taking the deploy lock of release {release}");
     let started = Instant::now();
@@ -302,10 +307,16 @@ impl Lock {
         self.inner.renew().await
     }
 
-    /// Renews the lock every third of its TTL in a background task until the returned guard is
-    /// stopped or dropped: for rollout-wait's watch and for long applies.
+    /// Renews the lock every third of its TTL in a background task, and watches its Lease so
+    /// that a takeover is known at once, until the returned guard is stopped or dropped: for
+    /// rollout-wait's watch and for long applies.
     pub fn keep_alive(&self) -> KeepAlive {
         KeepAlive::start(Arc::clone(&self.inner))
+    }
+
+    /// A handle that tells whether the lock is still ours; see [`LockCheck`].
+    pub fn check(&self) -> LockCheck {
+        LockCheck::new(Arc::clone(&self.inner))
     }
 
     /// Gives the lock back, if it is still ours, so the next run proceeds at once.
@@ -429,6 +440,9 @@ impl Inner {
     }
 
     pub(super) async fn renew(&self) -> Result<(), StageError> {
+        if let Some(other) = self.lost_to() {
+            return Err(self.lost_error(&other));
+        }
         let what = format!("renewing the deploy lock of release {}", self.release);
         for _ in 0..MAX_RACES {
             let Some(lease) = self.last_or_read(&what).await? else {
@@ -440,14 +454,11 @@ impl Inner {
             };
             let current = lease.spec.as_ref().and_then(|s| s.holder_identity.clone());
             if current.as_deref() != Some(self.holder.id()) {
-                return Err(StageError::failed(format!(
-                    "release {}: lost the deploy lock to {}: it expired before we renewed it",
-                    self.release,
-                    current
-                        .filter(|h| !h.is_empty())
-                        .unwrap_or_else(|| "nobody".to_owned())
-                ))
-                .with_hint("another run may be changing the release now; check before retrying"));
+                let other = current
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "nobody".to_owned());
+                self.mark_lost(&other);
+                return Err(self.lost_error(&other));
             }
             if self.replace(&what, lease, self.clock.now()).await? {
                 return Ok(());
@@ -456,6 +467,67 @@ impl Inner {
         Err(StageError::unavailable(format!(
             "{what}: the Lease kept changing under us"
         )))
+    }
+
+    /// Who took the lock from us, if anyone has (as far as we know without asking).
+    pub(super) fn lost_to(&self) -> Option<String> {
+        self.lost_to
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(super) fn mark_lost(&self, holder: &str) {
+        let mut lost = self
+            .lost_to
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lost.is_none() {
+            tracing::error!(
+                "release {}: the deploy lock was taken over by {holder}",
+                self.release
+            );
+            *lost = Some(holder.to_owned());
+        }
+    }
+
+    /// Whether `lease` shows another holder; if so, remembers it as the one we lost the lock to.
+    /// An empty holder is a lock given back, not taken: renewing takes it again.
+    pub(super) fn observe(&self, lease: &Lease) -> bool {
+        let current = lease
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
+        match current.filter(|h| !h.is_empty()) {
+            Some(other) if other != self.holder.id() => {
+                self.mark_lost(other);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The error of a run that lost the lock to `holder`: exit 1, naming it.
+    pub(super) fn lost_error(&self, holder: &str) -> StageError {
+        StageError::failed(format!(
+            "release {}: lost the deploy lock to {holder} (Lease {}/{}); stopped without \
+             writing anything more",
+            self.release, self.namespace, self.name
+        ))
+        .with_hint(
+            "another run took the lock over (ours went unrenewed for its TTL, --lock-ttl, or it \
+             was taken by hand) and may be changing the release now; look at `k8s-apply \
+             history` before retrying",
+        )
+    }
+
+    /// The `resourceVersion` of the Lease as we last wrote it, when known.
+    pub(super) fn written_version(&self) -> Option<String> {
+        self.last_written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|lease| lease.metadata.resource_version.clone())
     }
 
     pub(super) async fn release(&self) -> Result<(), StageError> {
@@ -547,12 +619,14 @@ fn ttl_seconds(ttl: Duration) -> i32 {
     i32::try_from(ttl.as_secs()).unwrap_or(i32::MAX).max(1)
 }
 
+/// How long the Lease lasts after its renewal. A Lease that does not say (or says nonsense) is
+/// held for our default TTL: reading it as zero would hand the lock of a live holder (another
+/// tool, an older version, a hand-written Lease) to the next run at once.
 fn lease_duration(spec: &LeaseSpec) -> Duration {
-    Duration::from_secs(
-        spec.lease_duration_seconds
-            .and_then(|s| u64::try_from(s).ok())
-            .unwrap_or(0),
-    )
+    spec.lease_duration_seconds
+        .and_then(|s| u64::try_from(s).ok())
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_TTL, Duration::from_secs)
 }
 
 /// When the lock expires by the writer's timestamps; `None` without a renewal time.

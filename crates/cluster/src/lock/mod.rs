@@ -9,12 +9,15 @@
 //! between the tools is in `docs/releases.md`.
 
 mod acquire;
+mod check;
+mod follow;
 mod holder;
 mod keep_alive;
 
 pub use acquire::{
     Contender, DEFAULT_TTL, DEFAULT_WAIT, Lock, LockOptions, acquire, acquire_seen, peek,
 };
+pub use check::LockCheck;
 pub use holder::Holder;
 pub(crate) use holder::hostname;
 pub use keep_alive::KeepAlive;

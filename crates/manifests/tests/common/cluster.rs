@@ -106,7 +106,7 @@ impl Cluster {
             &manifests::manifests_dir().join("local"),
         )
         .unwrap();
-        self.run_ok(&k8s_apply, &["-f", "-"], Some(&local));
+        self.run_ok(&k8s_apply, &["-f", "-", "--env", env], Some(&local));
         self.kubectl(&["create", "namespace", NAMESPACE]);
     }
 
@@ -136,7 +136,7 @@ impl Cluster {
             | "$K" -f - --release cloudtolocalllm -n cloudtolocalllm --env "$ENVIRONMENT" \
                 --set-image "web=docker.io/cloudtolocalllm/web:$TAG" \
                 --set-image "api=docker.io/cloudtolocalllm/api:$TAG" \
-            | "$R" --timeout "$TIMEOUT""#;
+            | "$R" --env "$ENVIRONMENT" --timeout "$TIMEOUT""#;
         let output = self
             .command(Path::new("sh"))
             .arg("-c")
@@ -163,7 +163,7 @@ impl Cluster {
         let output = self
             .command(Path::new("sh"))
             .arg("-c")
-            .arg(r#""$K" rollback --release cloudtolocalllm -n cloudtolocalllm --env "$ENVIRONMENT" | "$R" --timeout 120s"#)
+            .arg(r#""$K" rollback --release cloudtolocalllm -n cloudtolocalllm --env "$ENVIRONMENT" | "$R" --env "$ENVIRONMENT" --timeout 120s"#)
             .env("ENVIRONMENT", env)
             .env("K", testbed::workspace_bin("k8s-apply"))
             .env("R", testbed::workspace_bin("rollout-wait"))
