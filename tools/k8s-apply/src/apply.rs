@@ -308,18 +308,32 @@ async fn apply(
     // Only once the whole new set is in place: an apply that failed half-way must not also take
     // away the old objects its replacements were meant to stand in for.
     let outcome = match outcome {
-        Ok(()) => {
-            let dry_run = args.dry_run.is_some();
-            prune::execute(&client, &to_prune, dry_run, Action::Pruned, lock.as_ref())
-                .await
-                .map(|pruned| report.objects.extend(pruned))
-        }
+        Ok(()) => prune_leftovers(&writing, &to_prune, args.dry_run.is_some(), report).await,
         Err(error) => Err(error),
     };
     if let Some(session) = session {
         settle(session, lock.as_ref(), outcome.as_ref().copied(), report).await?;
     }
     outcome
+}
+
+/// Deletes what the release's revisions owned and the new set has not (see [`prune`]).
+async fn prune_leftovers(
+    writing: &Writing<'_>,
+    to_prune: &[prune::Candidate],
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), StageError> {
+    let pruned = prune::execute(
+        writing.client,
+        to_prune,
+        dry_run,
+        Action::Pruned,
+        writing.lock,
+    )
+    .await?;
+    report.objects.extend(pruned);
+    Ok(())
 }
 
 /// Records the revision's outcome. Only the lock's holder writes it: a run that lost the lock
