@@ -58,15 +58,32 @@ pub async fn register_referenced(ctx: &Ctx, client: &kube::Client, targets: &[Ta
         }
     });
     let secrets: Vec<Secret> = join_all(reads).await.into_iter().flatten().collect();
+    let public = public_names(targets);
     for secret in &secrets {
         for value in secret.data.iter().flatten().map(|(_, v)| &v.0) {
             // A value that is not text cannot appear in a log line as itself.
-            if let Ok(text) = std::str::from_utf8(value) {
-                ctx.register_secret(&stage::Secret::new(text));
+            let Ok(text) = std::str::from_utf8(value) else {
+                continue;
+            };
+            if public.contains(text.trim()) {
+                // A database or user named like the app's namespace: masking it would blank
+                // every name in the report, and the manifests show it anyway.
+                tracing::debug!("a Secret value equal to a watched object's name is not masked");
+                continue;
             }
+            ctx.register_secret(&stage::Secret::new(text));
         }
     }
     secrets.len()
+}
+
+/// The names and namespaces of the watched objects: printed in every report, so no secret.
+fn public_names(targets: &[Target]) -> BTreeSet<&str> {
+    targets
+        .iter()
+        .flat_map(|t| [Some(t.name.as_str()), t.namespace.as_deref()])
+        .flatten()
+        .collect()
 }
 
 /// Where a kind keeps the pod spec its pods are made from (`None`: the kind has no pods).
