@@ -32,12 +32,13 @@ use stage::{Ctx, Failed, StageError, StageResult};
 
 use crate::diff::{self, Change};
 use crate::images::{self, ImageUse};
-use crate::kinds::Kinds;
+use cluster::Kinds;
 use crate::limits;
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
 use crate::snapshot::{Before, Snapshot};
+use crate::report::{Action, AppliedObject, Report, display_name};
 use crate::{ApplyArgs, prune, release, rollback, secrets};
 
 /// How many objects of one phase are in flight at once: a phase of 50 objects takes two round
@@ -53,98 +54,6 @@ pub enum Mode {
     Apply,
     /// `k8s-apply diff`: a server dry run, each change shown, exit 1 when anything would change.
     Diff,
-}
-
-/// What an apply did to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum Action {
-    /// The object did not exist before.
-    Created,
-    /// The object existed and the apply changed it (its resourceVersion moved).
-    Configured,
-    /// The object existed and the apply left it as it was.
-    Unchanged,
-    /// The previous revision of the release had the object and the new set has not: deleted
-    /// (in a dry run, would be).
-    Pruned,
-    /// `k8s-apply uninstall` deleted the object (in a dry run, would delete it).
-    Deleted,
-}
-
-impl Action {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Configured => "configured",
-            Self::Unchanged => "unchanged",
-            Self::Pruned => "pruned",
-            Self::Deleted => "deleted",
-        }
-    }
-}
-
-/// One object of the set as the API server answered the apply.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AppliedObject {
-    pub api_version: String,
-    pub kind: String,
-    /// Absent for cluster-scoped kinds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    pub uid: String,
-    /// `metadata.generation`; absent for kinds the server does not version (ConfigMap, Secret).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub generation: Option<i64>,
-    pub resource_version: String,
-    pub action: Action,
-    /// In a dry run (`--dry-run=server`, `diff`): what would change, by JSON pointer, Secret
-    /// values redacted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<Vec<Change>>,
-}
-
-/// The report of one apply, beside the stage envelope.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    /// The release the set belongs to (`--release`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release: Option<String>,
-    /// The namespace the release's records and deploy lock live in (with `--release`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub release_namespace: Option<String>,
-    /// The revision this apply recorded (with `--release`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u32>,
-    /// The revision before it (with `--release`, when there was one).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_revision: Option<u32>,
-    /// The environment named with `--env`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    /// True when nothing was written (`--dry-run=server`).
-    pub dry_run: bool,
-    /// Every object of the set, in apply order.
-    pub objects: Vec<AppliedObject>,
-    /// Every container image of the set, after `--set-image`.
-    pub images: Vec<ImageUse>,
-    /// `k8s-apply history`: the release's recorded revisions, oldest first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revisions: Option<Vec<crate::history::Revision>>,
-}
-
-/// The `kind.group/name` kubectl prints for an object.
-pub(crate) fn display_name(key: &ObjectRef) -> String {
-    let kind = key.kind.to_lowercase();
-    let group = key.group();
-    if group.is_empty() {
-        format!("{kind}/{}", key.name)
-    } else {
-        format!("{kind}.{group}/{}", key.name)
-    }
 }
 
 /// What the set is.
@@ -538,7 +447,7 @@ async fn read_under_lock(
         let (listed, read_parent, snapshot) = tokio::join!(
             history.list(),
             release::read_parent(client, history.release(), history.namespace()),
-            Snapshot::read(client, &unread, |key| kinds_now.resource(key).cloned()),
+            Snapshot::read(client, &unread, |key| kinds_now.resource(&key.api_version, &key.kind).cloned()),
         );
         *records = listed?;
         parent = read_parent?;
@@ -550,10 +459,10 @@ async fn read_under_lock(
         }
         snapshot
     } else {
-        Snapshot::read(client, &unread, |key| kinds.resource(key).cloned()).await?
+        Snapshot::read(client, &unread, |key| kinds.resource(&key.api_version, &key.kind).cloned()).await?
     };
     let kinds_now: &Kinds = kinds;
-    let resource = |key: &ObjectRef| kinds_now.resource(key).cloned();
+    let resource = |key: &ObjectRef| kinds_now.resource(&key.api_version, &key.kind).cloned();
     let trusted = release::trusted(records);
     let to_prune =
         prune::prepare(args, client, &connection.namespace, &trusted, set, resource).await?;
@@ -896,7 +805,7 @@ async fn apply_one(
 ) -> Result<AppliedObject, StageError> {
     let key = &manifest.key;
     let shown = display_name(key);
-    let resource = match kinds.resource(key) {
+    let resource = match kinds.resource(&key.api_version, &key.kind) {
         Some(resource) => resource.clone(),
         // A kind defined by a CRD of a dry run's set is not served; build its path by convention
         // so that the server answers for it.

@@ -6,7 +6,7 @@ use kube::api::{Api, PostParams};
 use stage::{Ctx, StageError, StageResult};
 
 use crate::InitArgs;
-use crate::apply::{Action, AppliedObject, Report};
+use crate::report::{Action, AppliedObject, Report};
 use cluster::environment::{RECORD_KEY, RECORD_NAME, RECORD_NAMESPACE, check_name, record};
 
 /// `k8s-apply init-cluster --env NAME`: records the environment, once. Recording the same name

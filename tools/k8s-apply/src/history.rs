@@ -11,7 +11,7 @@ use serde::Serialize;
 use stage::{Ctx, StageError, StageResult};
 
 use crate::HistoryArgs;
-use crate::apply::Report;
+use crate::report::Report;
 
 /// One revision as `history` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]

@@ -1,11 +1,12 @@
 //! k8s-apply: server-side apply of a release (issue 5).
 //!
 //! [`Cli`] is the command line and [`run`] the entry point `main` hands to the stage runner.
-//! These modules talk to the cluster: [`apply`] (server-side apply phase by phase, the
-//! [`Report`]), [`kinds`] (discovery), [`release`] (deploy lock, revisions), [`applyset`]
-//! (KEP-3659 membership), [`prune`] (deleting what earlier revisions had and the new set has
-//! not), [`rollback`] (a recorded revision as the set), [`environment`] (`init-cluster` and the
-//! `--env` guard) and [`mod@history`] (`k8s-apply history`).
+//! These modules talk to the cluster: [`apply`] (server-side apply phase by phase),
+//! [`cluster::kinds`] (discovery), [`release`] (deploy lock, revisions), [`applyset`] (KEP-3659
+//! membership), [`prune`] (deleting what earlier revisions had and the new set has not),
+//! [`rollback`] (a recorded revision as the set), [`environment`] (`init-cluster`),
+//! [`mod@history`] (`k8s-apply history`) and [`uninstall`]. What they all print is in
+//! [`report`] (the [`Report`] and its objects), which imports none of them.
 //!
 //! The rest holds the parts that need no cluster, each a pure function over the manifest set, so
 //! that they are tested without a test bed and every input error is found before anything is
@@ -29,7 +30,6 @@ pub mod diff;
 pub mod environment;
 pub mod history;
 pub mod images;
-pub mod kinds;
 pub mod limits;
 pub mod linediff;
 pub mod manifest;
@@ -38,6 +38,7 @@ pub mod normalize;
 pub mod order;
 pub mod prune;
 pub mod release;
+pub mod report;
 pub mod rollback;
 pub mod secrets;
 pub mod snapshot;
@@ -53,7 +54,8 @@ pub use order::{Phase, Step, deletion_phases, phases};
 use clap::{Args, Parser, Subcommand};
 use stage::{CommonArgs, Ctx, StageCli, StageResult, TimeoutArg};
 
-pub use apply::{Action, AppliedObject, Mode, Report, SetSource};
+pub use apply::{Mode, SetSource};
+pub use report::{Action, AppliedObject, Report};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -244,15 +246,8 @@ pub struct ApplyFlags {
     /// With --release: refuse (exit 1, nothing changed) when more objects than this would be pruned
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_prune: usize,
-    /// Who holds the deploy lock [default: the GitHub run, else this shell job]
-    #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
-    pub lock_holder: Option<String>,
-    /// How long to wait for another run's deploy lock
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = stage::duration::parse)]
-    pub lock_timeout: std::time::Duration,
-    /// How long the deploy lock outlives this run's last renewal
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
-    pub lock_ttl: std::time::Duration,
+    #[command(flatten)]
+    pub lock: cluster::LockArgs,
     /// Refuse (exit 2, nothing changed) unless the cluster is recorded as this environment
     /// (see `init-cluster`)
     #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
@@ -325,15 +320,8 @@ pub struct UninstallArgs {
     /// Exit 0 when the release has nothing in the namespace
     #[arg(long)]
     pub ignore_not_found: bool,
-    /// Who holds the deploy lock [default: the GitHub run, else this shell job]
-    #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
-    pub lock_holder: Option<String>,
-    /// How long to wait for another run's deploy lock
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = stage::duration::parse)]
-    pub lock_timeout: std::time::Duration,
-    /// How long the deploy lock outlives this run's last renewal
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
-    pub lock_ttl: std::time::Duration,
+    #[command(flatten)]
+    pub lock: cluster::LockArgs,
     /// Refuse (exit 2, nothing changed) unless the cluster is recorded as this environment
     #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
     pub environment: Option<String>,

@@ -17,7 +17,7 @@ use kube::core::ApiResource;
 use stage::StageError;
 
 use crate::ApplyArgs;
-use crate::apply::{Action, AppliedObject};
+use crate::report::{Action, AppliedObject};
 use crate::applyset;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::order;
@@ -157,7 +157,7 @@ pub async fn plan(
     let mut candidates = Vec::new();
     for leftover in leftovers {
         let key = leftover.key.clone();
-        let shown = crate::apply::display_name(&key);
+        let shown = crate::report::display_name(&key);
         if let Some(why) = never_pruned(&key, reach) {
             tracing::warn!(
                 "{shown}: no longer in the set, but {why}; delete it yourself if that is what \
@@ -268,7 +268,7 @@ pub async fn execute(
     for step in order::deletion_phases(candidates) {
         for candidate in step.items {
             let key = &candidate.key;
-            let shown = crate::apply::display_name(key);
+            let shown = crate::report::display_name(key);
             if let Some(lock) = lock {
                 lock.ensure()?;
             }

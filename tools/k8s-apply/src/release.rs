@@ -80,12 +80,8 @@ pub async fn lock(
     seen: Option<k8s_openapi::api::coordination::v1::Lease>,
 ) -> Result<Held, StageError> {
     let release = history.release();
-    let holder = Holder::from_env(ctx.environment(), args.lock_holder.as_deref());
-    let options = LockOptions {
-        ttl: args.lock_ttl,
-        wait_timeout: args.lock_timeout,
-        ..LockOptions::default()
-    };
+    let holder = args.lock.holder(ctx.environment());
+    let options = args.lock.options(args.lock.lock_timeout);
     let lock = cluster::acquire_seen(
         client,
         history.namespace(),
@@ -285,7 +281,7 @@ impl Session {
     pub async fn finish(
         self,
         outcome: Result<(), &StageError>,
-        applied: &[crate::apply::AppliedObject],
+        applied: &[crate::report::AppliedObject],
     ) -> Result<(), StageError> {
         let Self {
             history,
@@ -302,7 +298,7 @@ impl Session {
                 // pruned is no longer owned by anyone.
                 let owned: Vec<OwnedObject> = applied
                     .iter()
-                    .filter(|o| o.action != crate::apply::Action::Pruned)
+                    .filter(|o| o.action != crate::report::Action::Pruned)
                     .map(|o| OwnedObject {
                         api_version: o.api_version.clone(),
                         kind: o.kind.clone(),

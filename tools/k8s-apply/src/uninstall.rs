@@ -13,16 +13,16 @@
 
 use std::collections::BTreeSet;
 
-use cluster::{Holder, LockOptions, ReleaseHistory, ReleaseRecord, ReleaseStatus};
+use cluster::{ReleaseHistory, ReleaseRecord, ReleaseStatus};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Preconditions};
 use stage::{Ctx, ErrorKind, Failed, StageError, StageResult};
 
 use crate::UninstallArgs;
-use crate::apply::{Action, AppliedObject, Report};
+use crate::report::{Action, AppliedObject, Report};
 use crate::applyset;
-use crate::kinds::Kinds;
+use cluster::Kinds;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::prune::{self, Candidate, Leftover, Reach};
 
@@ -86,12 +86,8 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
         return dry_run(args, client, &namespace, &records, report).await;
     }
 
-    let holder = Holder::from_env(ctx.environment(), args.lock_holder.as_deref());
-    let options = LockOptions {
-        ttl: args.lock_ttl,
-        wait_timeout: args.lock_timeout,
-        ..LockOptions::default()
-    };
+    let holder = args.lock.holder(ctx.environment());
+    let options = args.lock.options(args.lock.lock_timeout);
     let release = args.release.as_str();
     let lock = cluster::acquire(client, &namespace, release, &holder, &options, |other| {
         tracing::info!(
@@ -198,7 +194,7 @@ async fn delete_last(
                 tracing::warn!(
                     "{}: kept: the deploy identity lost the right to delete it with the \
                      release's bindings; an administrator can delete it",
-                    crate::apply::display_name(&candidate.key)
+                    crate::report::display_name(&candidate.key)
                 );
             }
             Err(error) => return Err(error),
@@ -232,7 +228,7 @@ async fn plan(
         crds: true,
     };
     prune::plan(client, &args.release, namespace, &leftovers, reach, |key| {
-        kinds.resource(key).cloned()
+        kinds.resource(&key.api_version, &key.kind).cloned()
     })
     .await
 }
@@ -254,7 +250,7 @@ fn keeps(args: &UninstallArgs, key: &ObjectRef) -> Option<&'static str> {
 fn warn_kept(leftover: &Leftover, why: &str) -> bool {
     tracing::warn!(
         "{}: kept ({why})",
-        crate::apply::display_name(&leftover.key)
+        crate::report::display_name(&leftover.key)
     );
     true
 }
@@ -368,7 +364,7 @@ fn deleted(candidate: &Candidate) -> AppliedObject {
 }
 
 fn shown(object: &AppliedObject) -> String {
-    crate::apply::display_name(&ObjectRef {
+    crate::report::display_name(&ObjectRef {
         api_version: object.api_version.clone(),
         kind: object.kind.clone(),
         namespace: object.namespace.clone(),

@@ -119,15 +119,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(limits::MAX_LOG_LINES)))]
     pub log_lines: u32,
-    /// Who holds the deploy lock [default: the GitHub run, else this shell job]
-    #[arg(long, value_name = "ID", env = "PIPEWRIGHT_LOCK_HOLDER")]
-    pub lock_holder: Option<String>,
-    /// How long to wait for another run's deploy lock
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = stage::duration::parse)]
-    pub lock_timeout: Duration,
-    /// How long the deploy lock outlives this run's last renewal
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = stage::duration::parse)]
-    pub lock_ttl: Duration,
+    #[command(flatten)]
+    pub lock: cluster::LockArgs,
     /// The environment the cluster is recorded as (see `k8s-apply init-cluster`): settling a
     /// revision on a cluster with an environment record needs it; another one is refused (exit 2)
     #[arg(long = "env", value_name = "NAME", env = "PIPEWRIGHT_ENV")]
@@ -345,19 +338,17 @@ async fn begin_release(
     let (ns, history) =
         release::find_namespace(client, release, *revision, &plan.release_namespaces).await?;
     report.release_namespace = Some(ns.clone());
-    let lock = release::LockArgs {
-        holder: cli.lock_holder.clone(),
-        timeout: cli
-            .lock_timeout
-            .min(deadline.saturating_duration_since(Instant::now())),
-        ttl: cli.lock_ttl,
-    };
+    let wait = cli
+        .lock
+        .lock_timeout
+        .min(deadline.saturating_duration_since(Instant::now()));
     let session = release::begin(
         ctx,
         client,
         history,
         *revision,
-        &lock,
+        &cli.lock,
+        wait,
         plan.named.as_deref(),
     )
     .await?;

@@ -140,12 +140,21 @@ async fn resolve(
             unknown.push(object);
         }
     }
-    // The first failure in the document's order is the one reported, as when the kinds were
-    // asked for one by one.
-    let discovered = futures_util::future::join_all(unknown.iter().map(|o| discover(client, o)))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
+    // One discovery for every group version of them, all at once.
+    let discovered = if unknown.is_empty() {
+        Vec::new()
+    } else {
+        let mut api_versions: Vec<String> =
+            unknown.iter().map(|o| o.api_version.clone()).collect();
+        api_versions.sort();
+        api_versions.dedup();
+        let kinds = cluster::Kinds::discover(client, &api_versions).await?;
+        // The first kind missing, in the document's order, is the one reported.
+        unknown
+            .iter()
+            .map(|object| served(&kinds, object))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let mut targets = Vec::with_capacity(objects.len());
     for (object, slot) in objects.iter().zip(slots) {
         let (resource, namespaced) = slot.unwrap_or_else(|i| discovered[i].clone());
@@ -168,24 +177,22 @@ fn same_kind(a: &UpstreamObject, b: &UpstreamObject) -> bool {
     a.api_version == b.api_version && a.kind == b.kind
 }
 
-/// The API resource of a kind we do not know, and whether it is namespaced, by discovery.
-async fn discover(
-    client: &kube::Client,
+/// The API resource of a kind we do not know, and whether it is namespaced, as discovered.
+fn served(
+    kinds: &cluster::Kinds,
     object: &UpstreamObject,
 ) -> Result<(ApiResource, bool), StageError> {
-    let version = object.api_version.rsplit('/').next().unwrap_or("v1");
-    let gvk = kube::api::GroupVersionKind::gvk(object.group(), version, &object.kind);
-    let what = format!(
-        "finding the resource of {} {}",
-        object.api_version, object.kind
-    );
-    let (resource, caps) = cluster::retry(&what, || kube::discovery::pinned_kind(client, &gvk))
-        .await
-        .map_err(|e| {
-            cluster::api_error(&what, &e)
-                .with_hint("the upstream document names a kind this cluster does not serve")
-        })?;
-    Ok((resource, caps.scope == kube::discovery::Scope::Namespaced))
+    let (api_version, kind) = (object.api_version.as_str(), object.kind.as_str());
+    match (
+        kinds.resource(api_version, kind),
+        kinds.namespaced(api_version, kind),
+    ) {
+        (Some(resource), Some(namespaced)) => Ok((resource.clone(), namespaced)),
+        _ => Err(StageError::failed(format!(
+            "finding the resource of {api_version} {kind}: this cluster does not serve it"
+        ))
+        .with_hint("the upstream document names a kind this cluster does not serve")),
+    }
 }
 
 /// The targets of `KIND/NAME` arguments, or of kinds listed with a selector.

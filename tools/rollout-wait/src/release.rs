@@ -18,14 +18,6 @@ use stage::{Ctx, StageError};
 
 use crate::target::Upstream;
 
-/// The lock and record flags.
-#[derive(Debug, Clone)]
-pub struct LockArgs {
-    pub holder: Option<String>,
-    pub timeout: std::time::Duration,
-    pub ttl: std::time::Duration,
-}
-
 /// A release whose revision this run settles.
 #[derive(Debug)]
 pub struct Session {
@@ -152,7 +144,9 @@ pub async fn begin(
     client: &kube::Client,
     history: ReleaseHistory,
     revision: u32,
-    args: &LockArgs,
+    lock_args: &cluster::LockArgs,
+    // The lock's wait: `--lock-timeout`, or less when the step's deadline is nearer.
+    wait: std::time::Duration,
     named: Option<&[OwnedObject]>,
 ) -> Result<Session, StageError> {
     let namespace = history.namespace().to_owned();
@@ -179,12 +173,8 @@ pub async fn begin(
             record.status
         );
     }
-    let holder = Holder::from_env(ctx.environment(), args.holder.as_deref());
-    let options = LockOptions {
-        ttl: args.ttl,
-        wait_timeout: args.timeout,
-        ..LockOptions::default()
-    };
+    let holder = lock_args.holder(ctx.environment());
+    let options = lock_args.options(wait);
     let lock = cluster::acquire(client, namespace, release, &holder, &options, |other| {
         tracing::info!(
             "waiting for the deploy lock of release {release}, held by {}",

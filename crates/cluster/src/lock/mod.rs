@@ -9,6 +9,7 @@
 //! between the tools is in `docs/releases.md`.
 
 mod acquire;
+mod args;
 mod check;
 mod follow;
 mod holder;
@@ -17,6 +18,7 @@ mod keep_alive;
 pub use acquire::{
     Contender, DEFAULT_TTL, DEFAULT_WAIT, Lock, LockOptions, acquire, acquire_seen, peek,
 };
+pub use args::LockArgs;
 pub use check::LockCheck;
 pub use holder::Holder;
 pub(crate) use holder::hostname;

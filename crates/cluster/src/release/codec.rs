@@ -225,14 +225,12 @@ mod tests {
     #[test]
     fn debug_never_shows_secret_data() {
         let record = record_with_a_secret();
-        let shown = format!("{record:?} {record:#?} {:?}", record.summary());
+        let shown = format!("{record:?} {record:#?}");
         let encoded = base64::engine::general_purpose::STANDARD.encode("hunter2-very-secret");
         for leak in ["hunter2-very-secret", encoded.as_str(), "plain-token-value"] {
             assert!(!shown.contains(leak), "{leak} leaked: {shown}");
         }
         assert!(shown.contains("Secret shop/db"), "{shown}");
-        let summary = serde_json::to_string(&record.summary()).unwrap();
-        assert!(!summary.contains("hunter2") && !summary.contains("plain-token"));
     }
 
     #[test]

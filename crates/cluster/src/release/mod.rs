@@ -16,6 +16,6 @@ mod seal;
 pub use codec::{MAX_RECORD_BYTES, decode, encode, from_secret, to_secret};
 pub use history::ReleaseHistory;
 pub use record::{
-    ManifestSet, Origin, OwnedObject, RECORD_SCHEMA, ReleaseRecord, ReleaseStatus, ReleaseSummary,
+    ManifestSet, Origin, OwnedObject, RECORD_SCHEMA, ReleaseRecord, ReleaseStatus,
 };
 pub use seal::{KEY_TYPE, MAC_KEY, RecordKey, Trust, key_name};

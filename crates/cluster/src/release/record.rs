@@ -2,7 +2,7 @@
 //!
 //! Versioned by its `schema` field (`pipewright.dev/release-record/v1`); fields are only ever
 //! added. The manifest set can hold Secret objects (a rollback must restore them), so the record's
-//! `Debug` never shows manifest content, and what tools print is a [`ReleaseSummary`], which has
+//! `Debug` never shows manifest content, and what tools print (`k8s-apply history`'s revisions) has
 //! no manifests at all.
 
 use std::collections::BTreeSet;
@@ -143,49 +143,6 @@ impl ReleaseRecord {
             trust: super::seal::Trust::Unchecked,
         }
     }
-
-    /// The record without its manifests: what a tool may print.
-    pub fn summary(&self) -> ReleaseSummary {
-        ReleaseSummary {
-            release: self.release.clone(),
-            revision: self.revision,
-            previous_revision: self.previous_revision,
-            source_revision: self.source_revision,
-            status: self.status,
-            message: self.message.clone(),
-            environment: self.environment.clone(),
-            namespace: self.namespace.clone(),
-            images: self.images.clone(),
-            object_count: self.objects.len(),
-            origin: self.origin.clone(),
-            created_at: self.created_at.to_string(),
-            updated_at: self.updated_at.to_string(),
-        }
-    }
-}
-
-/// A record as tools show it (`k8s-apply history`): everything but the manifests.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ReleaseSummary {
-    pub release: String,
-    pub revision: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_revision: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_revision: Option<u32>,
-    pub status: ReleaseStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    pub namespace: String,
-    pub images: BTreeSet<String>,
-    pub object_count: usize,
-    pub origin: Origin,
-    pub created_at: String,
-    pub updated_at: String,
 }
 
 /// An object a revision owns.

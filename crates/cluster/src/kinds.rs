@@ -1,13 +1,12 @@
-//! The kinds the cluster serves, from discovery: which API path each kind of the set goes to, and
-//! whether it is namespaced.
+//! The kinds the cluster serves, from discovery: which API path each kind goes to, and whether it
+//! is namespaced. k8s-apply asks for the group versions of its set (and of the revisions it
+//! prunes from); rollout-wait for the kinds of its upstream document that its own table lacks.
 
 use std::collections::{BTreeSet, HashMap};
 
 use futures_util::{StreamExt, stream};
 use kube::core::{ApiResource, GroupVersion};
 use stage::StageError;
-
-use crate::manifest::ObjectRef;
 
 /// How many discovery requests are in flight at once.
 const PARALLEL_DISCOVERY: usize = 8;
@@ -33,7 +32,7 @@ impl Kinds {
         let answers = stream::iter(api_versions)
             .map(|api_version| async move {
                 let what = format!("discovering the kinds of {api_version}");
-                let listed = cluster::retry(&what, || async {
+                let listed = crate::retry(&what, || async {
                     let answer = if api_version.contains('/') {
                         client.list_api_group_resources(api_version).await
                     } else {
@@ -46,7 +45,7 @@ impl Kinds {
                     }
                 })
                 .await
-                .map_err(|err| cluster::api_error(&what, &err))?;
+                .map_err(|err| crate::api_error(&what, &err))?;
                 Ok::<_, StageError>((api_version, listed))
             })
             .buffered(PARALLEL_DISCOVERY)
@@ -83,9 +82,9 @@ impl Kinds {
             .map(|(_, namespaced)| *namespaced)
     }
 
-    pub fn resource(&self, key: &ObjectRef) -> Option<&ApiResource> {
+    pub fn resource(&self, api_version: &str, kind: &str) -> Option<&ApiResource> {
         self.resources
-            .get(&(key.api_version.clone(), key.kind.clone()))
+            .get(&(api_version.to_owned(), kind.to_owned()))
             .map(|(resource, _)| resource)
     }
 }
