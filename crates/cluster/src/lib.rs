@@ -26,7 +26,6 @@ pub use lock::{
     Contender, Holder, KeepAlive, Lock, LockArgs, LockCheck, LockOptions, acquire, acquire_seen,
 };
 pub use release::{
-    ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
-    Trust,
+    ManifestSet, Origin, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus, Trust,
 };
 pub use retry::{RetryPolicy, retry, retry_with};

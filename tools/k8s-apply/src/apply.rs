@@ -26,20 +26,18 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersion};
-use schemars::JsonSchema;
-use serde::Serialize;
 use stage::{Ctx, Failed, StageError, StageResult};
 
-use crate::diff::{self, Change};
-use crate::images::{self, ImageUse};
-use cluster::Kinds;
+use crate::diff;
+use crate::images;
 use crate::limits;
 use crate::manifest::{self, Manifest, Namespacing, ObjectRef};
 use crate::normalize::normalize;
 use crate::order::{self, Phase};
-use crate::snapshot::{Before, Snapshot};
 use crate::report::{Action, AppliedObject, Report, display_name};
+use crate::snapshot::{Before, Snapshot};
 use crate::{ApplyArgs, prune, release, rollback, secrets};
+use cluster::Kinds;
 
 /// How many objects of one phase are in flight at once: a phase of 50 objects takes two round
 /// trips, and a small API server sees at most this many requests from us.
@@ -447,7 +445,9 @@ async fn read_under_lock(
         let (listed, read_parent, snapshot) = tokio::join!(
             history.list(),
             release::read_parent(client, history.release(), history.namespace()),
-            Snapshot::read(client, &unread, |key| kinds_now.resource(&key.api_version, &key.kind).cloned()),
+            Snapshot::read(client, &unread, |key| kinds_now
+                .resource(&key.api_version, &key.kind)
+                .cloned()),
         );
         *records = listed?;
         parent = read_parent?;
@@ -459,7 +459,10 @@ async fn read_under_lock(
         }
         snapshot
     } else {
-        Snapshot::read(client, &unread, |key| kinds.resource(&key.api_version, &key.kind).cloned()).await?
+        Snapshot::read(client, &unread, |key| {
+            kinds.resource(&key.api_version, &key.kind).cloned()
+        })
+        .await?
     };
     let kinds_now: &Kinds = kinds;
     let resource = |key: &ObjectRef| kinds_now.resource(&key.api_version, &key.kind).cloned();
@@ -777,7 +780,7 @@ async fn apply_phases(
 /// content added (Secret values redacted by the diff).
 fn would_create(manifest: &Manifest) -> AppliedObject {
     let key = &manifest.key;
-    let shown = diff::diff(None, &manifest.object);
+    let shown = diff(None, &manifest.object);
     tracing::info!("{}", shown.unified.trim_end());
     tracing::info!(
         "{} created (server dry run: its namespace is created by this set, so the server was not asked)",
@@ -830,7 +833,7 @@ async fn apply_one(
     let changes = if params.dry_run {
         let live = before.as_ref().and_then(|b| serde_json::to_value(b).ok());
         let planned = serde_json::to_value(&after).ok().unwrap_or_default();
-        let shown = diff::diff(live.as_ref(), &planned);
+        let shown = diff(live.as_ref(), &planned);
         // A dry run keeps the live resourceVersion, so only the content says what would change.
         if before.is_some() {
             action = if shown.changed {

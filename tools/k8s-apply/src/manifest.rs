@@ -28,17 +28,15 @@ mod yaml;
 
 pub use limits::{MAX_DOCUMENT_BYTES, MAX_NODES, MAX_SOURCE_BYTES, MAX_TOTAL_BYTES};
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stage::StageError;
 
 use crate::builtin::group_of;
-use crate::names::{NameRule, is_dns_label};
 
 /// Where a document was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -399,7 +397,6 @@ impl Loaded {
         });
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -17,10 +17,10 @@ use kube::core::ApiResource;
 use stage::StageError;
 
 use crate::ApplyArgs;
-use crate::report::{Action, AppliedObject};
 use crate::applyset;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::order;
+use crate::report::{Action, AppliedObject};
 
 /// An object the apply will delete once the new set is in place.
 #[derive(Debug, Clone)]

@@ -9,9 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use cluster::{
-    Holder, KeepAlive, Lock, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
-};
+use cluster::{KeepAlive, Lock, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;

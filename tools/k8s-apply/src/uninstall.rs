@@ -20,11 +20,11 @@ use kube::api::{Api, DeleteParams, Preconditions};
 use stage::{Ctx, ErrorKind, Failed, StageError, StageResult};
 
 use crate::UninstallArgs;
-use crate::report::{Action, AppliedObject, Report};
 use crate::applyset;
-use cluster::Kinds;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::prune::{self, Candidate, Leftover, Reach};
+use crate::report::{Action, AppliedObject, Report};
+use cluster::Kinds;
 
 /// Runs `uninstall`; see the module header.
 pub async fn run(args: &UninstallArgs, ctx: &Ctx) -> StageResult<Report> {

@@ -144,8 +144,7 @@ async fn resolve(
     let discovered = if unknown.is_empty() {
         Vec::new()
     } else {
-        let mut api_versions: Vec<String> =
-            unknown.iter().map(|o| o.api_version.clone()).collect();
+        let mut api_versions: Vec<String> = unknown.iter().map(|o| o.api_version.clone()).collect();
         api_versions.sort();
         api_versions.dedup();
         let kinds = cluster::Kinds::discover(client, &api_versions).await?;

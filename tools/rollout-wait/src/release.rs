@@ -11,9 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use cluster::{
-    Holder, KeepAlive, Lock, LockOptions, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus,
-};
+use cluster::{KeepAlive, Lock, OwnedObject, ReleaseHistory, ReleaseRecord, ReleaseStatus};
 use stage::{Ctx, StageError};
 
 use crate::target::Upstream;

@@ -15,7 +15,5 @@ mod seal;
 
 pub use codec::{MAX_RECORD_BYTES, decode, encode, from_secret, to_secret};
 pub use history::ReleaseHistory;
-pub use record::{
-    ManifestSet, Origin, OwnedObject, RECORD_SCHEMA, ReleaseRecord, ReleaseStatus,
-};
+pub use record::{ManifestSet, Origin, OwnedObject, RECORD_SCHEMA, ReleaseRecord, ReleaseStatus};
 pub use seal::{KEY_TYPE, MAC_KEY, RecordKey, Trust, key_name};

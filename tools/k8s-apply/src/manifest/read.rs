@@ -1,15 +1,22 @@
 //! Reading `-f` inputs: files, directories (sorted, `-R` recursive, symbolic-link loops
 //! reported) and stdin, each read bounded by the input limits.
 
+use std::io::Read;
 use std::path::Path;
 
-use super::{Input, Loaded, Source};
+use super::{Loaded, MAX_SOURCE_BYTES, MAX_TOTAL_BYTES, Source};
 
 impl Loaded {
     /// Reads a path given with `-f` (`top`) or found in a directory. `walking` holds the
     /// directories the walk is inside (by device and inode), to notice a symbolic link back into
     /// one of them.
-    pub(super) fn add_path(&mut self, path: &Path, recursive: bool, top: bool, walking: &mut Vec<(u64, u64)>) {
+    pub(super) fn add_path(
+        &mut self,
+        path: &Path,
+        recursive: bool,
+        top: bool,
+        walking: &mut Vec<(u64, u64)>,
+    ) {
         if self.over_limit {
             return;
         }
@@ -119,7 +126,12 @@ impl Loaded {
         walking.pop();
     }
 
-    pub(super) fn add_dir_entries(&mut self, dir: &Path, recursive: bool, walking: &mut Vec<(u64, u64)>) {
+    pub(super) fn add_dir_entries(
+        &mut self,
+        dir: &Path,
+        recursive: bool,
+        walking: &mut Vec<(u64, u64)>,
+    ) {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(err) => {

@@ -3,8 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::Value;
+
+use crate::names::is_dns_label;
+
 use super::checks::{Fields, KindKey, check_object, crd_kinds};
-use super::{Document, Loaded, Manifest, ManifestErrors, ManifestSet, Namespacing, ObjectRef, Origin, Problem};
+use super::{
+    Document, Loaded, Manifest, ManifestErrors, ManifestSet, Namespacing, ObjectRef, Origin,
+    Problem,
+};
 
 impl Loaded {
     /// Checks every object and decides its namespace.

@@ -1,9 +1,10 @@
 //! Splitting a source into documents (YAML `---` separators as kubectl splits them, JSON
 //! streams), converting each to JSON, and flattening `List` objects, with every document's line.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Document, Loaded, Origin, Source};
+use super::{Document, Loaded, MAX_DOCUMENT_BYTES, MAX_NODES, Origin, Source, limits};
 
 impl Loaded {
     pub(super) fn add_json(&mut self, source: &Source, text: &str) {
