@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use cluster::{OwnedObject, ReleaseRecord};
+use cluster::ReleaseRecord;
 use stage::StageError;
 
 use crate::manifest::ManifestSet;
@@ -31,16 +31,7 @@ pub fn check_record_size(
     let mut record = ReleaseRecord::new(release, namespace);
     record.environment = environment.map(str::to_owned);
     record.images.clone_from(images);
-    record.objects = set
-        .iter()
-        .map(|m| OwnedObject {
-            api_version: m.key.api_version.clone(),
-            kind: m.key.kind.clone(),
-            namespace: m.key.namespace.clone(),
-            name: m.key.name.clone(),
-            uid: None,
-        })
-        .collect();
+    record.objects = crate::release::planned_objects(set);
     record.manifests =
         cluster::ManifestSet::new(set.iter().map(|m| normalize(&m.object)).collect());
     let headroom = UID_BYTES * set.len() + LATER_BYTES;

@@ -256,8 +256,16 @@ fn new_record(
     record.source_revision = recording.source_revision;
     record.apply_set_id = Some(applyset::id(&applyset::parent_name(release), namespace));
     record.images.clone_from(recording.images);
-    record.objects = set
-        .iter()
+    record.objects = planned_objects(set);
+    record.manifests = cluster::ManifestSet::new(manifests);
+    record.origin = cluster::Origin::from_env(ctx.environment());
+    record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
+    record
+}
+
+/// The objects a revision of `set` will own, before they exist (no uids yet).
+pub(crate) fn planned_objects(set: &ManifestSet) -> Vec<OwnedObject> {
+    set.iter()
         .map(|m| OwnedObject {
             api_version: m.key.api_version.clone(),
             kind: m.key.kind.clone(),
@@ -265,11 +273,7 @@ fn new_record(
             name: m.key.name.clone(),
             uid: None,
         })
-        .collect();
-    record.manifests = cluster::ManifestSet::new(manifests);
-    record.origin = cluster::Origin::from_env(ctx.environment());
-    record.origin.tool = Some(concat!("k8s-apply ", env!("CARGO_PKG_VERSION")).to_owned());
-    record
+        .collect()
 }
 
 impl Session {
