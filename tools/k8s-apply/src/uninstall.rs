@@ -23,7 +23,7 @@ use crate::UninstallArgs;
 use crate::applyset;
 use crate::manifest::{ManifestSet, ObjectRef};
 use crate::prune::{self, Candidate, Leftover, Reach};
-use crate::report::{Action, AppliedObject, Report};
+use crate::report::{Action, AppliedObject, Report, display_name};
 use cluster::Kinds;
 
 /// Runs `uninstall`; see the module header.
@@ -83,6 +83,7 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     }
 
     if args.dry_run {
+        refuse_untrusted(&records)?;
         return dry_run(args, client, &namespace, &records, report).await;
     }
 
@@ -102,6 +103,7 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
     // Under the lock: another run may have recorded a revision while this one waited.
     let outcome = async {
         let records = history.list().await?;
+        refuse_untrusted(&records)?;
         let candidates = plan(args, client, &namespace, &records).await?;
         let (last, first): (Vec<Candidate>, Vec<Candidate>) = candidates
             .into_iter()
@@ -112,6 +114,7 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
         // run that holds it.
         check.confirm().await?;
         forget(args, &history, &records, report).await?;
+        check.ensure()?;
         delete_parent(client, release, &namespace).await?;
         Ok::<_, StageError>(last)
     }
@@ -127,7 +130,16 @@ async fn uninstall(args: &UninstallArgs, ctx: &Ctx, report: &mut Report) -> Resu
         }
     };
     lock.release().await?;
-    delete_free_lease(client, release, &namespace).await?;
+    if !delete_free_lease(client, release, &namespace).await? && !last.is_empty() {
+        // Another run took the lock as soon as it was free: what it applies may be these very
+        // objects (same uids), which are its to keep now.
+        let left: Vec<String> = last.iter().map(|c| display_name(&c.key)).collect();
+        tracing::warn!(
+            "another run took the deploy lock; left for it: {}",
+            left.join(", ")
+        );
+        return Ok(());
+    }
     // Last, in deletion order (RBAC before the namespace): the release may grant the deploy
     // identity the very rights the steps above needed, and its namespace held the records and
     // the lock.
@@ -190,11 +202,16 @@ async fn delete_last(
                 unbound |= is_rbac(&candidate.key) && candidate.key.kind.ends_with("Binding");
                 report.objects.extend(gone);
             }
-            Err(error) if unbound && error.kind() == ErrorKind::Unauthorized => {
+            // 403 only (a 401 is a credential problem): the right went with the binding.
+            Err(error)
+                if unbound
+                    && error.kind() == ErrorKind::Unauthorized
+                    && error.message().contains(": forbidden:") =>
+            {
                 tracing::warn!(
                     "{}: kept: the deploy identity lost the right to delete it with the \
                      release's bindings; an administrator can delete it",
-                    crate::report::display_name(&candidate.key)
+                    display_name(&candidate.key)
                 );
             }
             Err(error) => return Err(error),
@@ -233,6 +250,40 @@ async fn plan(
     .await
 }
 
+/// Refuses (exit 1, nothing deleted) when a revision does not verify: an uninstall trusts only
+/// signed revisions to say what the release owns, and would otherwise delete the history of
+/// objects it leaves running (revisions written before records were signed look the same as
+/// planted ones).
+fn refuse_untrusted(records: &[ReleaseRecord]) -> Result<(), StageError> {
+    let untrusted: Vec<&ReleaseRecord> = records
+        .iter()
+        .filter(|r| r.check_trusted().is_err())
+        .collect();
+    let Some(first) = untrusted.first() else {
+        return Ok(());
+    };
+    let names: Vec<String> = untrusted
+        .iter()
+        .map(|r| {
+            format!(
+                "secret/{}",
+                cluster::names::record_name(&r.release, r.revision)
+            )
+        })
+        .collect();
+    Err(StageError::failed(format!(
+        "release {}: {} revision(s) do not verify ({}); nothing was deleted",
+        first.release,
+        untrusted.len(),
+        names.join(", ")
+    ))
+    .with_hint(
+        "deploy the release once with this version (its revision is then signed) and delete \
+         revisions written before it, or delete a planted one after looking at it; see \
+         docs/release-records.md",
+    ))
+}
+
 /// Why `key` is kept without a flag (`None`: it is deleted).
 fn keeps(args: &UninstallArgs, key: &ObjectRef) -> Option<&'static str> {
     match (key.group(), key.kind.as_str()) {
@@ -248,10 +299,7 @@ fn keeps(args: &UninstallArgs, key: &ObjectRef) -> Option<&'static str> {
 }
 
 fn warn_kept(leftover: &Leftover, why: &str) -> bool {
-    tracing::warn!(
-        "{}: kept ({why})",
-        crate::report::display_name(&leftover.key)
-    );
+    tracing::warn!("{}: kept ({why})", display_name(&leftover.key));
     true
 }
 
@@ -311,12 +359,13 @@ async fn delete_parent(
 }
 
 /// Deletes the deploy lock's Lease if nobody holds it: given back by this run a moment ago, it is
-/// free unless another run took it since, and then it is that run's to keep.
+/// free unless another run took it since, and then it is that run's to keep. Returns whether no
+/// other run holds it.
 async fn delete_free_lease(
     client: &kube::Client,
     release: &str,
     namespace: &str,
-) -> Result<(), StageError> {
+) -> Result<bool, StageError> {
     let name = cluster::names::lock_name(release);
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let what = format!("deleting the deploy lock lease/{name}");
@@ -324,7 +373,7 @@ async fn delete_free_lease(
         .await
         .map_err(|err| cluster::api_error(&what, &err))?
     else {
-        return Ok(());
+        return Ok(true);
     };
     let holder = lease
         .spec
@@ -332,7 +381,7 @@ async fn delete_free_lease(
         .and_then(|s| s.holder_identity.as_deref());
     if holder.is_some_and(|h| !h.is_empty()) {
         tracing::info!("lease/{name}: taken by another run meanwhile; left to it");
-        return Ok(());
+        return Ok(false);
     }
     // The version read is a precondition: a run that takes the lock in between keeps it.
     let params = DeleteParams {
@@ -343,8 +392,10 @@ async fn delete_free_lease(
         ..DeleteParams::default()
     };
     match cluster::retry(&what, || api.delete(&name, &params)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(true),
+        // Changed since the read: someone took it.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
         Err(err) => Err(cluster::api_error(&what, &err)),
     }
 }
@@ -364,7 +415,7 @@ fn deleted(candidate: &Candidate) -> AppliedObject {
 }
 
 fn shown(object: &AppliedObject) -> String {
-    crate::report::display_name(&ObjectRef {
+    display_name(&ObjectRef {
         api_version: object.api_version.clone(),
         kind: object.kind.clone(),
         namespace: object.namespace.clone(),

@@ -300,3 +300,39 @@ fn uninstall_waits_for_the_deploy_lock_and_deletes_nothing_without_it() {
         assert_eq!(deployments, ["deployment.apps/api"]);
     }
 }
+
+#[test]
+fn a_revision_that_does_not_verify_stops_the_uninstall_before_anything_is_deleted() {
+    let sim = KubeSim::start(Config::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    installed(&sim, dir.path());
+    // A record nobody signed: planted, or written before records were signed.
+    block(async {
+        let client = sim.client().await.unwrap();
+        let mut record = cluster::ReleaseRecord::new("web", "shop");
+        record.revision = 2;
+        record.previous_revision = Some(1);
+        record.status = ReleaseStatus::Deployed;
+        let secret = cluster::release::to_secret(&record, None).unwrap();
+        Api::<Secret>::namespaced(client, "shop")
+            .create(&kube::api::PostParams::default(), &secret)
+            .await
+            .unwrap();
+    });
+
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let refused = run(&sim, "uninstall", extra);
+        refused.assert_code(1);
+        assert!(
+            refused
+                .message()
+                .contains("secret/pipewright.release.v1.web.v2"),
+            "{}",
+            refused.message()
+        );
+    }
+    assert_eq!(record_secrets(&sim).len(), 2, "no record was deleted");
+    if let Some(kubectl) = kubectl(&sim) {
+        assert_eq!(names(&kubectl, "deployments"), ["deployment.apps/api"]);
+    }
+}

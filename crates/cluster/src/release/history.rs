@@ -325,7 +325,14 @@ impl ReleaseHistory {
         let key = Box::pin(self.signing_key()).await?;
         record.trust = Trust::Verified;
         for _ in 0..MAX_RACES {
-            record.revision = highest + 1;
+            // A planted record numbered u32::MAX must not wrap the count (or panic).
+            record.revision = highest.checked_add(1).ok_or_else(|| {
+                StageError::failed(format!(
+                    "release {}: the highest revision number is {highest}; no next one",
+                    self.release
+                ))
+                .with_hint("a record Secret with that number was planted or mangled: look at it")
+            })?;
             record.previous_revision = (highest > 0).then_some(highest);
             record.created_at = Timestamp::now();
             record.updated_at = record.created_at;
