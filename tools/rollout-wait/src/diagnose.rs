@@ -168,6 +168,14 @@ impl Evidence<'_> {
         let namespace = object.namespace.clone().unwrap_or_default();
         // Every pod first (no API call needed), so that a slow server costs log lines only.
         object.pods = chosen.iter().map(|p| pods::describe(p)).collect();
+        // Masked before cut: a cut through a secret would leave a prefix the mask cannot know.
+        let tidy = |m: Option<String>| m.map(|m| limits::masked_clip(&m, |t| self.ctx.mask(t)));
+        for pod in &mut object.pods {
+            pod.message = tidy(pod.message.take());
+            for container in &mut pod.containers {
+                container.message = tidy(container.message.take());
+            }
+        }
         if self.log_lines > 0 && !namespace.is_empty() {
             self.read_logs(object, &namespace).await;
         }

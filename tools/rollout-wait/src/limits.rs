@@ -22,6 +22,12 @@ pub fn clip(text: &str) -> String {
     clip_to(text, MAX_LINE_BYTES)
 }
 
+/// `text` masked, then clipped: in this order, because a cut through a secret would leave a
+/// prefix of it that the mask no longer recognises.
+pub fn masked_clip(text: &str, mask: impl Fn(&str) -> String) -> String {
+    clip(&mask(text))
+}
+
 fn clip_to(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -75,6 +81,18 @@ pub fn evidence_full() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_across_the_cut_is_masked_whole() {
+        let secret = "s3cr3t-password-value";
+        let text = format!("{}{secret} and more", "x".repeat(MAX_LINE_BYTES - 8));
+        let mask = |t: &str| t.replace(secret, "***");
+        let shown = masked_clip(&text, mask);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+        // Cut first, then masked: the prefix before the cut would stay.
+        assert!(mask(&clip(&text)).contains("s3cr3t"));
+    }
 
     #[test]
     fn a_reports_log_lines_stop_at_the_evidence_limit() {

@@ -244,8 +244,10 @@ fn container(status: &Value, images: &[(&str, &str)]) -> ContainerReport {
         ),
         state: state.to_owned(),
         reason: some(text(detail, "/reason")),
-        // A termination message may be up to 4 KiB (more with FallbackToLogsOnError).
-        message: some(text(detail, "/message")).map(|m| crate::limits::clip(&m)),
+        // A termination message may be up to 4 KiB (more with FallbackToLogsOnError); it is
+        // masked, then cut, where the report is filled in (diagnose), so that no cut can split a
+        // secret the mask would have caught.
+        message: some(text(detail, "/message")),
         restart_count: status
             .get("restartCount")
             .and_then(Value::as_i64)
